@@ -1,0 +1,308 @@
+//! Reading the session cookie out of `Cookie` headers, and writing `Set-Cookie` and `Vary`
+//! exactly as Django does, without building a cookie jar.
+
+use http::header::{COOKIE, VARY};
+use http::{HeaderMap, HeaderValue};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
+
+use crate::config::SameSite;
+use crate::{SessionConfig, SessionKey};
+
+/// What the request said about the session cookie.
+#[derive(Debug, Default)]
+pub(crate) struct IncomingCookie {
+    /// A cookie with the session cookie's name was sent, whatever its value.
+    pub(crate) present: bool,
+    /// The value, when the store accepts it as a key.
+    pub(crate) key: Option<SessionKey>,
+}
+
+/// Finds the session cookie in every `Cookie` header, in one pass over the bytes.
+///
+/// Duplicates (a sibling subdomain or another path can add a cookie of the same name): the
+/// last well-formed value wins, and distinct well-formed values are logged as suspicious.
+pub(crate) fn incoming(
+    headers: &HeaderMap,
+    name: &str,
+    parse: impl Fn(&str) -> Option<SessionKey>,
+) -> IncomingCookie {
+    let mut found = IncomingCookie::default();
+    let mut distinct_keys = false;
+    for header in headers.get_all(COOKIE) {
+        for (n, value) in pairs(header.as_bytes()) {
+            if n != name.as_bytes() {
+                continue;
+            }
+            found.present = true;
+            let Some(key) = std::str::from_utf8(value).ok().and_then(&parse) else {
+                continue;
+            };
+            if found.key.as_ref().is_some_and(|k| *k != key) {
+                distinct_keys = true;
+            }
+            found.key = Some(key);
+        }
+    }
+    if distinct_keys {
+        tracing::warn!(
+            cookie = name,
+            "request carries several different session cookies; using the last"
+        );
+    }
+    found
+}
+
+/// `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1, leniently: whitespace around
+/// names and values is dropped and a quoted value is unquoted). Pairs without `=` are skipped.
+fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|&b| b == b';').filter_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let name = pair[..eq].trim_ascii();
+        let mut value = pair[eq + 1..].trim_ascii();
+        if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+            value = &value[1..value.len() - 1];
+        }
+        Some((name, value))
+    })
+}
+
+const HTTP_DATE: &[FormatItem<'static>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+fn http_date(t: OffsetDateTime) -> String {
+    // Only years beyond 9999 fail to format, and saturating arithmetic never makes one.
+    t.to_offset(time::UtcOffset::UTC)
+        .format(HTTP_DATE)
+        .unwrap_or_else(|_| "Fri, 31 Dec 9999 23:59:59 GMT".to_owned())
+}
+
+/// `Set-Cookie` for the session, in Django's attribute order: `Domain`, `expires`,
+/// `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`. `max_age` is `None` for a
+/// browser-length cookie.
+pub(crate) fn set_cookie(
+    config: &SessionConfig,
+    value: &str,
+    max_age: Option<i64>,
+    now: OffsetDateTime,
+) -> Option<HeaderValue> {
+    let mut out = String::with_capacity(value.len() + config.cookie_name.len() + 112);
+    out.push_str(&config.cookie_name);
+    out.push('=');
+    out.push_str(value);
+    if let Some(domain) = &config.cookie_domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    if let Some(age) = max_age {
+        out.push_str("; expires=");
+        out.push_str(&http_date(now.saturating_add(Duration::seconds(age))));
+    }
+    if config.cookie_http_only {
+        out.push_str("; HttpOnly");
+    }
+    if let Some(age) = max_age {
+        out.push_str("; Max-Age=");
+        out.push_str(&age.to_string());
+    }
+    push_tail(&mut out, config, config.cookie_secure);
+    HeaderValue::try_from(out).ok()
+}
+
+/// The `Set-Cookie` that deletes the session cookie: Django's `delete_cookie` (same path,
+/// domain and SameSite, expired in 1970, `Max-Age=0`), except that `Secure` and `HttpOnly`
+/// follow the configuration too: browsers ignore a `__Host-`/`__Secure-` removal without
+/// `Secure`.
+pub(crate) fn removal(config: &SessionConfig) -> Option<HeaderValue> {
+    let mut out = String::with_capacity(config.cookie_name.len() + 112);
+    out.push_str(&config.cookie_name);
+    out.push('=');
+    if let Some(domain) = &config.cookie_domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out.push_str("; expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    if config.cookie_http_only {
+        out.push_str("; HttpOnly");
+    }
+    out.push_str("; Max-Age=0");
+    let secure = config.cookie_secure
+        || config.cookie_name.starts_with("__Secure-")
+        || config.cookie_name.starts_with("__Host-")
+        || config.cookie_same_site == Some(SameSite::None);
+    push_tail(&mut out, config, secure);
+    HeaderValue::try_from(out).ok()
+}
+
+fn push_tail(out: &mut String, config: &SessionConfig, secure: bool) {
+    out.push_str("; Path=");
+    out.push_str(&config.cookie_path);
+    if let Some(same_site) = config.cookie_same_site {
+        out.push_str("; SameSite=");
+        out.push_str(same_site.as_str());
+    }
+    if secure {
+        out.push_str("; Secure");
+    }
+}
+
+/// Django's `patch_vary_headers(response, ("Cookie",))`: keeps the existing values, adds
+/// `Cookie` once (case-insensitively), and leaves a `*` alone.
+pub(crate) fn add_vary_cookie(headers: &mut HeaderMap) {
+    let mut existing: Vec<&str> = Vec::new();
+    for value in headers.get_all(VARY) {
+        let Ok(text) = value.to_str() else { continue };
+        existing.extend(text.split(',').map(str::trim).filter(|s| !s.is_empty()));
+    }
+    if existing
+        .iter()
+        .any(|v| *v == "*" || v.eq_ignore_ascii_case("cookie"))
+    {
+        if existing.contains(&"*") && headers.get_all(VARY).iter().count() > 1 {
+            headers.insert(VARY, HeaderValue::from_static("*"));
+        }
+        return;
+    }
+    if existing.is_empty() {
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        return;
+    }
+    let merged = format!("{}, Cookie", existing.join(", "));
+    if let Ok(value) = HeaderValue::try_from(merged) {
+        headers.insert(VARY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(COOKIE, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    fn find(values: &[&[u8]]) -> IncomingCookie {
+        incoming(&headers(values), "sessionid", SessionKey::parse)
+    }
+
+    #[test]
+    fn finds_only_the_session_cookie() {
+        let c = find(&[b"a=1; sessionid=abcdefgh12; csrftoken=x"]);
+        assert!(c.present);
+        assert_eq!(c.key.unwrap().as_str(), "abcdefgh12");
+        let c = find(&[b"xsessionid=abcdefgh12; sessionidx=abcdefgh12"]);
+        assert!(!c.present && c.key.is_none());
+        let c = find(&[b"a=1", b" sessionid = \"abcdefgh12\" "]);
+        assert_eq!(c.key.unwrap().as_str(), "abcdefgh12");
+    }
+
+    #[test]
+    fn malformed_values_are_present_but_keyless() {
+        for v in [
+            &b"sessionid=abc"[..],
+            b"sessionid=",
+            b"sessionid=ABCDEFGHIJ",
+            b"sessionid=\xff\xfeabcdefgh",
+            b"sessionid=../../etc/passwd",
+        ] {
+            let c = find(&[v]);
+            assert!(c.present, "{v:?}");
+            assert!(c.key.is_none(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn last_well_formed_duplicate_wins() {
+        let c = find(&[b"sessionid=aaaaaaaaaa; sessionid=bbbbbbbbbb; sessionid=bad"]);
+        assert_eq!(c.key.unwrap().as_str(), "bbbbbbbbbb");
+    }
+
+    #[test]
+    fn set_cookie_is_djangos_rendering() {
+        let now = datetime!(2026-11-27 01:55:15 UTC);
+        let config = SessionConfig::default();
+        let v = set_cookie(&config, "ld2xyabcdefgh", Some(1_209_600), now).unwrap();
+        assert_eq!(
+            v,
+            "sessionid=ld2xyabcdefgh; expires=Fri, 11 Dec 2026 01:55:15 GMT; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax"
+        );
+        let v = set_cookie(&config, "ld2xyabcdefgh", None, now).unwrap();
+        assert_eq!(v, "sessionid=ld2xyabcdefgh; HttpOnly; Path=/; SameSite=Lax");
+        let v = set_cookie(&config, "k2345678", Some(-10), now).unwrap();
+        assert_eq!(
+            v,
+            "sessionid=k2345678; expires=Fri, 27 Nov 2026 01:55:05 GMT; HttpOnly; Max-Age=-10; Path=/; SameSite=Lax"
+        );
+        let config = SessionConfig::default()
+            .with_cookie_domain(Some(".example.local".into()))
+            .with_cookie_path("/example/")
+            .with_cookie_secure(true)
+            .with_cookie_http_only(false)
+            .with_cookie_same_site(Some(SameSite::Strict));
+        let v = set_cookie(&config, "k2345678", None, now).unwrap();
+        assert_eq!(
+            v,
+            "sessionid=k2345678; Domain=.example.local; Path=/example/; SameSite=Strict; Secure"
+        );
+    }
+
+    #[test]
+    fn removal_cookie_keeps_path_domain_samesite_and_configured_flags() {
+        let v = removal(&SessionConfig::default().with_cookie_http_only(false)).unwrap();
+        assert_eq!(
+            v,
+            "sessionid=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax"
+        );
+        let config = SessionConfig::default()
+            .with_cookie_domain(Some(".example.local".into()))
+            .with_cookie_path("/example/");
+        assert_eq!(
+            removal(&config).unwrap(),
+            "sessionid=; Domain=.example.local; expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Max-Age=0; Path=/example/; SameSite=Lax"
+        );
+        let host = SessionConfig::default()
+            .with_cookie_name("__Host-s")
+            .with_cookie_secure(true);
+        assert!(
+            removal(&host)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
+    }
+
+    #[test]
+    fn vary_is_merged_once() {
+        let vary = |existing: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in existing {
+                h.append(VARY, HeaderValue::from_static(v));
+            }
+            add_vary_cookie(&mut h);
+            h.get_all(VARY)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(vary(&[]), ["Cookie"]);
+        assert_eq!(vary(&["Accept-Encoding"]), ["Accept-Encoding, Cookie"]);
+        assert_eq!(
+            vary(&["Accept-Encoding", "Origin"]),
+            ["Accept-Encoding, Origin, Cookie"]
+        );
+        assert_eq!(
+            vary(&["accept-encoding, cookie"]),
+            ["accept-encoding, cookie"]
+        );
+        assert_eq!(vary(&["*"]), ["*"]);
+        assert_eq!(vary(&["Origin", "*"]), ["*"]);
+    }
+}

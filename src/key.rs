@@ -1,0 +1,167 @@
+//! Session keys: generation from the OS CSPRNG, and validation.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::TryRng;
+use rand::rngs::SysRng;
+
+use crate::Error;
+
+/// The alphabet of generated keys: lowercase so that case-insensitive stores are safe.
+const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// Length of a generated key: 32 symbols of 36, about 165 bits.
+pub const GENERATED_LEN: usize = 32;
+/// Shortest key Django accepts.
+pub const MIN_LEN: usize = 8;
+/// Longest key Django's `session_key varchar(40)` column holds.
+pub const MAX_LEN: usize = 40;
+
+/// The key that names a session in its store, as carried by the session cookie.
+///
+/// Cheap to clone. It is never printed by `Debug`: logs must not hold live keys.
+///
+/// ```
+/// use sessionbase::SessionKey;
+///
+/// let key = SessionKey::generate().unwrap();
+/// assert_eq!(key.as_ref().len(), 32);
+/// assert!(SessionKey::parse(key.as_ref()).is_some());
+/// assert!(SessionKey::parse("../etc/passwd").is_none());
+/// assert!(SessionKey::parse("short").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey(Arc<str>);
+
+impl SessionKey {
+    /// A fresh key: 32 characters of `[a-z0-9]`, each drawn without bias from the operating
+    /// system's CSPRNG.
+    pub fn generate() -> Result<Self, Error> {
+        // 252 = 7 * 36: bytes at or above it are rejected so that `% 36` stays uniform.
+        const LIMIT: u8 = 252;
+        let mut out = [0u8; GENERATED_LEN];
+        let mut filled = 0;
+        let mut buf = [0u8; 48];
+        while filled < GENERATED_LEN {
+            SysRng
+                .try_fill_bytes(&mut buf)
+                .map_err(|e| Error::Random(Box::new(e)))?;
+            for &b in buf.iter().filter(|&&b| b < LIMIT) {
+                if filled == GENERATED_LEN {
+                    break;
+                }
+                out[filled] = ALPHABET[usize::from(b % 36)];
+                filled += 1;
+            }
+        }
+        // Every byte comes from ALPHABET, so this is ASCII.
+        let text: String = out.iter().map(|&b| char::from(b)).collect();
+        Ok(Self(text.into()))
+    }
+
+    /// Accepts a key of the shape server-side stores use: 8 to 40 characters of `[a-z0-9]`
+    /// (Django's minimum and its column width). Anything else is `None`, so that it never
+    /// reaches a store's I/O (a path, a query, a Redis command).
+    pub fn parse(value: &str) -> Option<Self> {
+        is_server_side_key(value).then(|| Self(value.into()))
+    }
+
+    /// Wraps a value that the caller has already validated by its own rules: a store whose
+    /// keys are not server-side keys (the signed-cookie store's key is the signed data)
+    /// uses this in its [`SessionStore::parse_key`](crate::SessionStore::parse_key).
+    pub fn from_validated(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `value` is 8 to 40 characters of `[a-z0-9]`.
+pub(crate) fn is_server_side_key(value: &str) -> bool {
+    (MIN_LEN..=MAX_LEN).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+impl AsRef<str> for SessionKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn generated_keys_are_32_lowercase_alphanumerics() {
+        for _ in 0..1000 {
+            let key = SessionKey::generate().unwrap();
+            assert_eq!(key.as_str().len(), GENERATED_LEN);
+            assert!(is_server_side_key(key.as_str()), "{key}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_keys_have_no_duplicate_and_use_the_whole_alphabet() {
+        let mut seen = HashSet::new();
+        let mut counts = [0usize; 36];
+        for _ in 0..10_000 {
+            let key = SessionKey::generate().unwrap();
+            for b in key.as_str().bytes() {
+                let i = ALPHABET.iter().position(|&a| a == b).unwrap();
+                counts[i] += 1;
+            }
+            assert!(seen.insert(key));
+        }
+        // 320,000 symbols: about 8,889 each; a biased sampler would skew some by far more.
+        let expected = 10_000.0 * GENERATED_LEN as f64 / 36.0;
+        for (i, &c) in counts.iter().enumerate() {
+            let dev = (c as f64 - expected).abs() / expected;
+            assert!(dev < 0.05, "symbol {} seen {c} times", ALPHABET[i] as char);
+        }
+    }
+
+    #[test]
+    fn parse_follows_django_length_bounds_and_charset() {
+        assert!(SessionKey::parse("").is_none());
+        assert!(SessionKey::parse("1234567").is_none());
+        assert!(SessionKey::parse("12345678").is_some());
+        assert!(SessionKey::parse(&"a".repeat(40)).is_some());
+        assert!(SessionKey::parse(&"a".repeat(41)).is_none());
+        for bad in [
+            "ABCDEFGHIJ",
+            "abcdefgh/",
+            "abc.defgh",
+            "abcdefgh\n",
+            "abcdéfghi",
+            "a'b\"cdefgh",
+        ] {
+            assert!(SessionKey::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let key = SessionKey::parse("secretkey123").unwrap();
+        assert_eq!(format!("{key:?}"), "SessionKey(..)");
+        assert_eq!(key.to_string(), "secretkey123");
+    }
+}

@@ -1,0 +1,68 @@
+//! Django's session framework for axum and any Tower service.
+//!
+//! A [`SessionLayer`] reads the session cookie, hands the handler a [`Session`] with every
+//! method of Django's `SessionBase`, then saves what changed and sets the cookie with the
+//! computed expiry, exactly as Django's `SessionMiddleware` does.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use sessionbase::{MemoryStore, Session, SessionLayer};
+//!
+//! async fn index(session: Session) -> Result<String, sessionbase::Error> {
+//!     let visits: u64 = session.get("visits")?.unwrap_or(0);
+//!     session.insert("visits", visits + 1)?;
+//!     Ok(format!("{visits} earlier visits"))
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(index))
+//!     .layer(SessionLayer::new(MemoryStore::new()));
+//! ```
+//!
+//! # Django, in Rust
+//!
+//! | Django | sessionbase |
+//! |---|---|
+//! | `s[key]`, `s.get(key)` | [`Session::get`], [`Session::get_value`] |
+//! | `s[key] = v` | [`Session::insert`], [`Session::insert_value`] |
+//! | `del s[key]`, `s.pop(key)` | [`Session::remove`], [`Session::pop`] |
+//! | `s.setdefault(key, v)` | [`Session::setdefault`] |
+//! | `s.update(d)` | [`Session::update`] |
+//! | `key in s` | [`Session::contains_key`] |
+//! | `keys()`, `values()`, `items()`, `len()` | [`Session::keys`], [`Session::values`], [`Session::items`], [`Session::len`] |
+//! | `clear()`, `is_empty()` | [`Session::clear`], [`Session::is_empty`] |
+//! | `modified`, `accessed` | [`Session::modified`], [`Session::set_modified`], [`Session::accessed`] |
+//! | `session_key` | [`Session::session_key`] |
+//! | `set_test_cookie()` & co. | [`Session::set_test_cookie`], [`Session::test_cookie_worked`], [`Session::delete_test_cookie`] |
+//! | `set_expiry(v)` | [`Session::set_expiry`] with an [`Expiry`] |
+//! | `get_expiry_age()`, `get_expiry_date()` | [`Session::get_expiry_age`], [`Session::get_expiry_date`], and `_with` for `modification=`/`expiry=` |
+//! | `get_expire_at_browser_close()`, `get_session_cookie_age()` | same names |
+//! | `flush()`, `cycle_key()` | [`Session::flush`], [`Session::cycle_key`] (async) |
+//! | `save()`, `create()`, `delete()`, `exists(key)` | [`Session::save`], [`Session::create`], [`Session::delete`], [`Session::exists`] (async) |
+//! | `SessionStore()`, `SessionStore(key)` | [`Session::new`], [`Session::load`] |
+//! | `clear_expired()` | [`SessionStore::clear_expired`] |
+//!
+//! Settings are [`SessionConfig`]'s fields; stores implement [`SessionStore`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod cookie;
+mod error;
+pub mod expiry;
+mod extract;
+mod key;
+mod layer;
+mod session;
+pub mod store;
+
+pub use config::{SameSite, SessionConfig};
+pub use error::{BoxError, Error};
+pub use expiry::Expiry;
+pub use key::SessionKey;
+pub use layer::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};
+pub use session::Session;
+#[cfg(feature = "memory")]
+pub use store::MemoryStore;
+pub use store::SessionStore;

@@ -1,0 +1,725 @@
+//! `Session`: Django's `SessionBase` API.
+//!
+//! Dictionary operations are synchronous and never touch the store; operations that talk to
+//! the store are `async`. Flags move exactly as in Django: see the table in the crate docs.
+//!
+//! ```
+//! use sessionbase::{Expiry, MemoryStore, Session, SessionConfig};
+//! use time::Duration;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let session = Session::new(store.clone(), SessionConfig::default());
+//! session.insert("cart", vec![3, 5])?;
+//! session.set_expiry(Some(Expiry::Inactivity(Duration::minutes(30))));
+//! session.save().await?; // no key yet: creates one
+//! let key = session.session_key().expect("saved");
+//!
+//! let again = Session::load(store, SessionConfig::default(), key.as_ref()).await?;
+//! assert_eq!(again.get::<Vec<u32>>("cart")?, Some(vec![3, 5]));
+//! assert_eq!(again.get_expiry_age(), 1800);
+//! # Ok::<(), sessionbase::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use indexmap::IndexSet;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::expiry::{self, EXPIRY_KEY, Expiry};
+use crate::store::{Data, DynStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionConfig, SessionKey};
+
+/// Django's test-cookie key and value.
+const TEST_COOKIE_NAME: &str = "testcookie";
+const TEST_COOKIE_VALUE: &str = "worked";
+
+/// How many times a save reloads and re-applies its changes after losing a race.
+const MAX_SAVE_ATTEMPTS: u32 = 16;
+
+static EMPTY: LazyLock<Data> = LazyLock::new(|| Arc::new(Map::new()));
+
+/// One request's session: Django's `request.session`.
+///
+/// A cheap-to-clone handle: clones share the same state. Handlers take it as an axum
+/// extractor (`session: Session`); outside a request, build one with [`Session::new`] or
+/// [`Session::load`]. The lock inside is never held across an `.await`.
+///
+/// Values are JSON, as with Django's `JSONSerializer`; [`get`](Self::get) and
+/// [`insert`](Self::insert) convert through serde, [`get_value`](Self::get_value) and
+/// [`insert_value`](Self::insert_value) take `serde_json::Value` as is. Keys keep their
+/// insertion order, as in a Python dict.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn DynStore>,
+    config: Arc<SessionConfig>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    key: Option<SessionKey>,
+    /// Django's `_session_cache`: `None` until the first dictionary operation.
+    loaded: Option<Data>,
+    /// What the store returned for `key` before the first dictionary operation, so that the
+    /// data can be read synchronously while Django's lazy-load flags stay exact.
+    /// `None` inside means the store had no such record.
+    fetched: Option<Option<LoadedRecord>>,
+    /// The version of the stored record `loaded` came from.
+    version: Version,
+    changes: Changes,
+    accessed: bool,
+    modified: bool,
+    /// Whether a handler took the session out of the request (the layer reads it).
+    extracted: bool,
+}
+
+/// The keys this request changed since the last save, so that a save that lost a race can
+/// be re-applied on top of the record as it is now.
+#[derive(Default)]
+struct Changes {
+    /// `clear` or `flush` ran: nothing stored before survives.
+    cleared: bool,
+    keys: IndexSet<String>,
+    /// Bumped by every change, so a save can tell whether changes arrived while it ran.
+    generation: u64,
+}
+
+impl Changes {
+    fn touch(&mut self, key: &str) {
+        if !self.keys.contains(key) {
+            self.keys.insert(key.to_owned());
+        }
+        self.generation += 1;
+    }
+
+    fn clear_all(&mut self) {
+        self.cleared = true;
+        self.keys.clear();
+        self.generation += 1;
+    }
+
+    /// `base` (the record as stored now) with this request's changes, read from `mine`,
+    /// applied on top.
+    fn apply(&self, base: &Data, mine: &Map<String, Value>) -> Data {
+        if self.cleared {
+            // Everything before the clear is gone; what is left is exactly this request's.
+            return Arc::new(mine.clone());
+        }
+        let mut out = Map::clone(base);
+        for key in &self.keys {
+            match mine.get(key) {
+                Some(v) => {
+                    out.insert(key.clone(), v.clone());
+                }
+                None => {
+                    out.shift_remove(key);
+                }
+            }
+        }
+        Arc::new(out)
+    }
+}
+
+impl State {
+    /// Django's `_get_session`: marks the session accessed and loads its data on first use.
+    fn data(&mut self) -> &mut Data {
+        self.accessed = true;
+        let data = match self.loaded.take() {
+            Some(data) => data,
+            None => self.first_load(),
+        };
+        self.loaded.insert(data)
+    }
+
+    fn first_load(&mut self) -> Data {
+        if self.key.is_none() {
+            return Arc::clone(&EMPTY);
+        }
+        match self.fetched.take() {
+            Some(Some(record)) => {
+                self.version = record.version;
+                record.data
+            }
+            Some(None) => {
+                // Unknown or expired: Django's load() drops the key, so a save creates a new
+                // one and the client's key is never adopted.
+                self.key = None;
+                Arc::clone(&EMPTY)
+            }
+            None => {
+                // Unreachable by construction (every keyed session is fetched before a
+                // handler sees it); failing closed keeps a stale key from being adopted.
+                tracing::error!("session used before its record was fetched; treating it as empty");
+                self.key = None;
+                Arc::clone(&EMPTY)
+            }
+        }
+    }
+
+    fn data_mut(&mut self) -> &mut Map<String, Value> {
+        Arc::make_mut(self.data())
+    }
+
+    fn set(&mut self, key: String, value: Value) {
+        self.changes.touch(&key);
+        self.data_mut().insert(key, value);
+        self.modified = true;
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        if !self.data().contains_key(key) {
+            return None;
+        }
+        self.changes.touch(key);
+        self.modified = true;
+        self.data_mut().shift_remove(key)
+    }
+
+    fn clear(&mut self) {
+        self.accessed = true;
+        self.modified = true;
+        self.fetched = None;
+        self.loaded = Some(Arc::clone(&EMPTY));
+        self.changes.clear_all();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.key.is_none() && self.loaded.as_ref().is_none_or(|d| d.is_empty())
+    }
+
+    fn stored_expiry(&mut self) -> Option<Expiry> {
+        stored_expiry(self.data())
+    }
+}
+
+/// The custom expiry kept in `data`; a value of the wrong type counts as none.
+fn stored_expiry(data: &Map<String, Value>) -> Option<Expiry> {
+    let value = data.get(EXPIRY_KEY)?;
+    Expiry::from_value(value).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "ignoring malformed session expiry");
+        None
+    })
+}
+
+fn to_value<T: Serialize>(key: &str, value: T) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|source| Error::Serde {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+fn from_value<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error> {
+    T::deserialize(value).map_err(|source| Error::Serde {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+impl Session {
+    /// An empty session with no key, on `store`: Django's `SessionStore()`.
+    pub fn new<S: SessionStore>(store: S, config: impl Into<Arc<SessionConfig>>) -> Self {
+        Self::with_parts(Arc::new(store), config.into(), None)
+    }
+
+    /// The session stored under `key`: Django's `SessionStore(key)` followed by a load.
+    /// An unknown, expired or malformed key gives an empty session with no key.
+    pub async fn load<S: SessionStore>(
+        store: S,
+        config: impl Into<Arc<SessionConfig>>,
+        key: &str,
+    ) -> Result<Self, Error> {
+        let store: Arc<dyn DynStore> = Arc::new(store);
+        let key = store.parse_key(key);
+        let session = Self::with_parts(store, config.into(), key);
+        session.fetch().await?;
+        {
+            let mut state = session.state();
+            let data = state.first_load();
+            state.loaded = Some(data);
+        }
+        Ok(session)
+    }
+
+    pub(crate) fn with_parts(
+        store: Arc<dyn DynStore>,
+        config: Arc<SessionConfig>,
+        key: Option<SessionKey>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                state: Mutex::new(State {
+                    key,
+                    ..State::default()
+                }),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep serving it.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The configuration this session follows.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    // ----- dictionary operations (synchronous, never touch the store) -----
+
+    /// `session.get(key)`: the value under `key` converted to `T`, or `None` when absent.
+    /// Fails with [`Error::Serde`] when the stored JSON is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let mut state = self.state();
+        state
+            .data()
+            .get(key)
+            .map(|v| from_value(key, v))
+            .transpose()
+    }
+
+    /// `session.get(key)` as raw JSON.
+    pub fn get_value(&self, key: &str) -> Option<Value> {
+        self.state().data().get(key).cloned()
+    }
+
+    /// `session[key] = value`. Sets `modified`, even when the value is unchanged.
+    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
+        let key = key.into();
+        let value = to_value(&key, value)?;
+        self.state().set(key, value);
+        Ok(())
+    }
+
+    /// `session[key] = value` with a raw JSON value.
+    pub fn insert_value(&self, key: impl Into<String>, value: Value) {
+        self.state().set(key.into(), value);
+    }
+
+    /// `del session[key]` / `session.pop(key, None)`: removes and returns the value. Sets
+    /// `modified` only when the key was there.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.state().remove(key)
+    }
+
+    /// `session.pop(key, None)` converted to `T`. When the value is not a `T`, fails and
+    /// leaves it in place.
+    pub fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let mut state = self.state();
+        let Some(value) = state.data().get(key) else {
+            return Ok(None);
+        };
+        let typed = from_value(key, value)?;
+        state.remove(key);
+        Ok(Some(typed))
+    }
+
+    /// `session.setdefault(key, default)`: the existing value (nothing written, `modified`
+    /// unchanged), or `default` after storing it.
+    pub fn setdefault<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, Error> {
+        let mut state = self.state();
+        if let Some(existing) = state.data().get(key) {
+            return from_value(key, existing);
+        }
+        let value = to_value(key, &default)?;
+        state.set(key.to_owned(), value);
+        Ok(default)
+    }
+
+    /// `session.update(items)`: inserts every pair. Sets `modified` even when `items` is
+    /// empty, as Django does. Nothing is written unless every value serializes.
+    pub fn update<I, K, V>(&self, items: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Serialize,
+    {
+        let pairs = items
+            .into_iter()
+            .map(|(k, v)| {
+                let k = k.into();
+                let v = to_value(&k, v)?;
+                Ok((k, v))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut state = self.state();
+        state.data();
+        state.modified = true;
+        for (k, v) in pairs {
+            state.set(k, v);
+        }
+        Ok(())
+    }
+
+    /// `key in session`.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.state().data().contains_key(key)
+    }
+
+    /// `list(session.keys())`, in insertion order.
+    pub fn keys(&self) -> Vec<String> {
+        self.state().data().keys().cloned().collect()
+    }
+
+    /// `list(session.values())`, in insertion order.
+    pub fn values(&self) -> Vec<Value> {
+        self.state().data().values().cloned().collect()
+    }
+
+    /// `list(session.items())`, in insertion order.
+    pub fn items(&self) -> Vec<(String, Value)> {
+        self.state()
+            .data()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `len(session)`.
+    pub fn len(&self) -> usize {
+        self.state().data().len()
+    }
+
+    /// `session.clear()`: empties the data without reading the store; sets `accessed` and
+    /// `modified`.
+    pub fn clear(&self) {
+        self.state().clear();
+    }
+
+    /// `session.is_empty()`, in Django's sense: no key, and no data loaded or an empty one.
+    /// It never loads and never sets `accessed`, so a session whose cookie named a key is
+    /// not empty until a dictionary operation finds that key unknown.
+    pub fn is_empty(&self) -> bool {
+        self.state().is_empty()
+    }
+
+    /// `session.modified`: whether this request changed the session.
+    pub fn modified(&self) -> bool {
+        self.state().modified
+    }
+
+    /// `session.modified = value`. Set it to force a save (with a fresh expiry) at the end of
+    /// the request.
+    pub fn set_modified(&self, value: bool) {
+        self.state().modified = value;
+    }
+
+    /// `session.accessed`: whether this request used the session's data.
+    pub fn accessed(&self) -> bool {
+        self.state().accessed
+    }
+
+    /// `session.session_key`: the key the cookie will carry, if any.
+    pub fn session_key(&self) -> Option<SessionKey> {
+        self.state().key.clone()
+    }
+
+    /// `session.set_test_cookie()`: stores `testcookie = "worked"`.
+    pub fn set_test_cookie(&self) {
+        self.insert_value(TEST_COOKIE_NAME, Value::from(TEST_COOKIE_VALUE));
+    }
+
+    /// `session.test_cookie_worked()`: whether the browser sent back the session in which
+    /// `set_test_cookie` was called.
+    pub fn test_cookie_worked(&self) -> bool {
+        self.state()
+            .data()
+            .get(TEST_COOKIE_NAME)
+            .and_then(Value::as_str)
+            == Some(TEST_COOKIE_VALUE)
+    }
+
+    /// `session.delete_test_cookie()`: removes it (and sets `modified` when it was there;
+    /// Django's sync version, where a missing one raises, and unlike its async twin, which
+    /// never sets `modified`).
+    pub fn delete_test_cookie(&self) {
+        self.remove(TEST_COOKIE_NAME);
+    }
+
+    // ----- expiry -----
+
+    /// `session.set_expiry(value)`. `Some(expiry)` stores it under `_session_expiry` as
+    /// Django does; `None` removes it (setting `modified` only when there was one), going
+    /// back to the configured policy.
+    pub fn set_expiry(&self, expiry: Option<Expiry>) {
+        let mut state = self.state();
+        match expiry {
+            Some(e) => state.set(EXPIRY_KEY.to_owned(), e.to_value()),
+            None => {
+                state.remove(EXPIRY_KEY);
+            }
+        }
+    }
+
+    /// The custom expiry stored by [`set_expiry`](Self::set_expiry), if any.
+    pub fn get_expiry(&self) -> Option<Expiry> {
+        self.state().stored_expiry()
+    }
+
+    /// `session.get_expiry_age()`: seconds from now until the session expires.
+    pub fn get_expiry_age(&self) -> i64 {
+        let expiry = self.get_expiry();
+        self.get_expiry_age_with(OffsetDateTime::now_utc(), expiry)
+    }
+
+    /// `session.get_expiry_age(modification=…, expiry=…)`. Takes the expiry explicitly (as
+    /// Django's `expiry=` argument; `None` means "no custom expiry") and never loads. For the
+    /// stored one, pass [`get_expiry`](Self::get_expiry).
+    pub fn get_expiry_age_with(&self, modification: OffsetDateTime, expiry: Option<Expiry>) -> i64 {
+        expiry::expiry_age(modification, expiry.as_ref(), self.inner.config.cookie_age)
+    }
+
+    /// `session.get_expiry_date()`: when the session expires if saved now.
+    pub fn get_expiry_date(&self) -> OffsetDateTime {
+        let expiry = self.get_expiry();
+        self.get_expiry_date_with(OffsetDateTime::now_utc(), expiry)
+    }
+
+    /// `session.get_expiry_date(modification=…, expiry=…)`; see
+    /// [`get_expiry_age_with`](Self::get_expiry_age_with).
+    pub fn get_expiry_date_with(
+        &self,
+        modification: OffsetDateTime,
+        expiry: Option<Expiry>,
+    ) -> OffsetDateTime {
+        expiry::expiry_date(modification, expiry.as_ref(), self.inner.config.cookie_age)
+    }
+
+    /// `session.get_expire_at_browser_close()`: whether the cookie lasts only until the
+    /// browser closes.
+    pub fn get_expire_at_browser_close(&self) -> bool {
+        let expiry = self.get_expiry();
+        expiry::expire_at_browser_close(expiry.as_ref(), self.inner.config.expire_at_browser_close)
+    }
+
+    /// `session.get_session_cookie_age()`: the configured cookie age, in seconds.
+    pub fn get_session_cookie_age(&self) -> i64 {
+        self.inner.config.cookie_age.whole_seconds()
+    }
+
+    // ----- store operations (async) -----
+
+    /// `session.save()`: writes the session. Without a key, this creates one ([`create`]).
+    /// With one, it updates the stored record, and fails with
+    /// [`Error::SessionInterrupted`] when that record is gone (deleted or expired) rather than
+    /// resurrecting it. When a concurrent request saved in between, the record is reloaded
+    /// and this request's own changes are applied on top of it, so neither loses a key the
+    /// other did not touch (for the same key, the last writer wins).
+    ///
+    /// [`create`]: Self::create
+    pub async fn save(&self) -> Result<(), Error> {
+        let snapshot = {
+            let mut state = self.state();
+            let data = Arc::clone(state.data());
+            state
+                .key
+                .clone()
+                .map(|key| (key, data, state.version.clone(), state.changes.generation))
+        };
+        let Some((key, mut data, mut version, generation)) = snapshot else {
+            return self.create().await;
+        };
+        let store = &self.inner.store;
+        let mut rebased = false;
+        for _ in 0..MAX_SAVE_ATTEMPTS {
+            let record = self.record(Arc::clone(&data));
+            match store.save(&key, &record, &version).await? {
+                SaveOutcome::Saved { key, version } => {
+                    let mut state = self.state();
+                    if rebased {
+                        let mine = Arc::clone(state.data());
+                        state.loaded = Some(state.changes.apply(&data, &mine));
+                    }
+                    state.key = Some(key);
+                    state.version = version;
+                    if state.changes.generation == generation {
+                        state.changes = Changes::default();
+                    }
+                    return Ok(());
+                }
+                SaveOutcome::Gone => return Err(Error::SessionInterrupted),
+                SaveOutcome::Conflict => {
+                    let Some(fresh) = store.load(&key).await? else {
+                        return Err(Error::SessionInterrupted);
+                    };
+                    let mut state = self.state();
+                    let mine = Arc::clone(state.data());
+                    data = state.changes.apply(&fresh.data, &mine);
+                    version = fresh.version;
+                    rebased = true;
+                }
+            }
+        }
+        tracing::warn!(
+            attempts = MAX_SAVE_ATTEMPTS,
+            "session save kept losing to concurrent saves"
+        );
+        Err(Error::Conflict(MAX_SAVE_ATTEMPTS))
+    }
+
+    /// `session.create()`: stores the session's current data under a fresh key (the store
+    /// never overwrites an existing record) and sets `modified`.
+    pub async fn create(&self) -> Result<(), Error> {
+        let (data, generation) = {
+            let mut state = self.state();
+            state.accessed = true;
+            if state.loaded.is_none() {
+                // Django's save(must_create=True) saves what is loaded, or nothing.
+                state.fetched = None;
+                state.loaded = Some(Arc::clone(&EMPTY));
+            }
+            (Arc::clone(state.data()), state.changes.generation)
+        };
+        let record = self.record(data);
+        let (key, version) = self.inner.store.create(&record).await?;
+        let mut state = self.state();
+        state.key = Some(key);
+        state.version = version;
+        state.modified = true;
+        if state.changes.generation == generation {
+            state.changes = Changes::default();
+        }
+        Ok(())
+    }
+
+    /// `session.delete()`: removes the stored record of the current key (the key itself
+    /// stays; a later save then fails with [`Error::SessionInterrupted`]).
+    pub async fn delete(&self) -> Result<(), Error> {
+        let key = self.state().key.clone();
+        match key {
+            Some(key) => self.inner.store.delete(&key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `session.exists(key)`: whether the store holds a record for `key`. A value that is not
+    /// a well-formed key for the store is `false` without asking it.
+    pub async fn exists(&self, key: &str) -> Result<bool, Error> {
+        match self.inner.store.parse_key(key) {
+            Some(key) => self.inner.store.exists(&key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// `session.flush()`: deletes the stored record, empties the data and drops the key
+    /// (logout). The old key is invalid on the server before this returns; if the store
+    /// cannot delete it, the session is left as it was and the error returned.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.delete().await?;
+        let mut state = self.state();
+        state.clear();
+        state.key = None;
+        state.version = Version::default();
+        Ok(())
+    }
+
+    /// `session.cycle_key()`: moves the data to a fresh key and deletes the old record
+    /// (call it on login against session fixation).
+    pub async fn cycle_key(&self) -> Result<(), Error> {
+        let old = {
+            let mut state = self.state();
+            state.data();
+            state.key.clone()
+        };
+        self.create().await?;
+        if let Some(old) = old {
+            self.inner.store.delete(&old).await?;
+        }
+        Ok(())
+    }
+
+    /// The record a save writes: `data` and its expiry date as of now.
+    fn record(&self, data: Data) -> Record {
+        let expiry = stored_expiry(&data);
+        let expiry_date = expiry::expiry_date(
+            OffsetDateTime::now_utc(),
+            expiry.as_ref(),
+            self.inner.config.cookie_age,
+        );
+        Record { data, expiry_date }
+    }
+
+    // ----- for the layer -----
+
+    /// Reads the record for the key from the store, once, without changing any flag.
+    pub(crate) async fn fetch(&self) -> Result<(), Error> {
+        let key = {
+            let state = self.state();
+            match &state.key {
+                Some(key) if state.loaded.is_none() && state.fetched.is_none() => key.clone(),
+                _ => return Ok(()),
+            }
+        };
+        let record = self.inner.store.load(&key).await?;
+        let record = record.filter(|r| match r.data.get(EXPIRY_KEY).map(Expiry::from_value) {
+            Some(Err(_)) => {
+                tracing::warn!(
+                    "session record has a malformed _session_expiry; treating it as no session"
+                );
+                false
+            }
+            _ => true,
+        });
+        let mut state = self.state();
+        if state.loaded.is_none() && state.fetched.is_none() {
+            state.fetched = Some(record);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mark_extracted(&self) {
+        self.state().extracted = true;
+    }
+
+    /// Django's middleware snapshot, taken before any save: `(extracted, accessed,
+    /// modified, empty)`.
+    pub(crate) fn response_snapshot(&self) -> Snapshot {
+        let state = self.state();
+        Snapshot {
+            extracted: state.extracted,
+            accessed: state.accessed,
+            modified: state.modified,
+            empty: state.is_empty(),
+        }
+    }
+}
+
+/// The session's flags as the middleware sees them after the handler.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) extracted: bool,
+    pub(crate) accessed: bool,
+    pub(crate) modified: bool,
+    pub(crate) empty: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Session")
+            .field("has_key", &state.key.is_some())
+            .field("loaded", &state.loaded.as_ref().map(|d| d.len()))
+            .field("accessed", &state.accessed)
+            .field("modified", &state.modified)
+            .finish_non_exhaustive()
+    }
+}

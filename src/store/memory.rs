@@ -1,0 +1,314 @@
+//! `MemoryStore`: sessions in this process's memory.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use time::OffsetDateTime;
+
+use super::{Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
+
+/// Power of two, so that a shard is picked with a mask; enough that two cores rarely meet.
+const SHARDS: usize = 32;
+/// A shard sweeps its expired records after this many writes at least (and at least as many
+/// writes as it holds records, so sweeping costs O(1) amortised per write).
+const MIN_WRITES_PER_SWEEP: usize = 64;
+
+/// Sessions kept in memory: the embedded default store, for development, tests and
+/// single-process apps. Everything is lost when the process ends.
+///
+/// Records are spread over independently locked shards, so concurrent requests rarely wait
+/// on each other. Expired records never load, and each shard reclaims them by itself as it
+/// is written to, so memory stays bounded under churn without anyone calling
+/// [`clear_expired`](SessionStore::clear_expired). Cloning shares the same sessions.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use sessionbase::{MemoryStore, Session, SessionLayer};
+///
+/// async fn index(session: Session) -> Result<String, sessionbase::Error> {
+///     let visits: u64 = session.get("visits")?.unwrap_or(0);
+///     session.insert("visits", visits + 1)?;
+///     Ok(format!("{visits} earlier visits"))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::new(MemoryStore::new()));
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Box<[RwLock<Shard>]>,
+    hasher: RandomState,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<SessionKey, Entry>,
+    writes_since_sweep: usize,
+}
+
+struct Entry {
+    data: Data,
+    expiry_date: OffsetDateTime,
+    version: u64,
+}
+
+impl Entry {
+    fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expiry_date > now
+    }
+}
+
+impl Shard {
+    /// Counts a write and, every so often, drops expired records and returns spare capacity.
+    fn after_write(&mut self, now: OffsetDateTime) {
+        self.writes_since_sweep += 1;
+        if self.writes_since_sweep >= self.map.len().max(MIN_WRITES_PER_SWEEP) {
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: OffsetDateTime) {
+        self.writes_since_sweep = 0;
+        self.map.retain(|_, e| e.is_live(now));
+        if self.map.capacity() > 2 * self.map.len() + MIN_WRITES_PER_SWEEP {
+            self.map.shrink_to_fit();
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::store("memory store lock poisoned by a panicking thread")
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many records the store holds, expired ones not yet reclaimed included.
+    pub fn len(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.read().map(|s| s.map.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Whether the store holds no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard_of(&self, key: &SessionKey) -> &RwLock<Shard> {
+        let hash = self.inner.hasher.hash_one(key.as_str());
+        // SHARDS is a power of two; truncating the hash is the point.
+        &self.inner.shards[(hash as usize) & (SHARDS - 1)]
+    }
+
+    fn read(&self, key: &SessionKey) -> Result<RwLockReadGuard<'_, Shard>, Error> {
+        self.shard_of(key).read().map_err(|_| poisoned())
+    }
+
+    fn write(&self, key: &SessionKey) -> Result<RwLockWriteGuard<'_, Shard>, Error> {
+        self.shard_of(key).write().map_err(|_| poisoned())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let now = OffsetDateTime::now_utc();
+        let shard = self.read(key)?;
+        Ok(shard
+            .map
+            .get(key)
+            .filter(|e| e.is_live(now))
+            .map(|e| LoadedRecord {
+                data: Arc::clone(&e.data),
+                version: Version::from_counter(e.version),
+            }))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        let now = OffsetDateTime::now_utc();
+        loop {
+            let key = SessionKey::generate()?;
+            let mut shard = self.write(&key)?;
+            // An expired record is no session any more; only a live one is never overwritten.
+            if shard.map.get(&key).is_some_and(|e| e.is_live(now)) {
+                continue;
+            }
+            let entry = Entry {
+                data: Arc::clone(&record.data),
+                expiry_date: record.expiry_date,
+                version: 0,
+            };
+            shard.map.insert(key.clone(), entry);
+            shard.after_write(now);
+            return Ok((key, Version::from_counter(0)));
+        }
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut shard = self.write(key)?;
+        let Some(entry) = shard.map.get_mut(key).filter(|e| e.is_live(now)) else {
+            return Ok(SaveOutcome::Gone);
+        };
+        if expected.as_counter() != Some(entry.version) {
+            return Ok(SaveOutcome::Conflict);
+        }
+        entry.data = Arc::clone(&record.data);
+        entry.expiry_date = record.expiry_date;
+        entry.version += 1;
+        let version = Version::from_counter(entry.version);
+        shard.after_write(now);
+        Ok(SaveOutcome::Saved {
+            key: key.clone(),
+            version,
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.write(key)?.map.remove(key);
+        Ok(())
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self.read(key)?.map.get(key).is_some_and(|e| e.is_live(now)))
+    }
+
+    async fn clear_expired(&self) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        for shard in self.inner.shards.iter() {
+            shard.write().map_err(|_| poisoned())?.sweep(now);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, json};
+    use time::Duration;
+
+    fn record(value: i64, ttl: Duration) -> Record {
+        let mut map = Map::new();
+        map.insert("v".into(), json!(value));
+        Record {
+            data: Arc::new(map),
+            expiry_date: OffsetDateTime::now_utc() + ttl,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_load_save_delete() {
+        let store = MemoryStore::new();
+        let (key, v0) = store.create(&record(1, Duration::hours(1))).await.unwrap();
+        let loaded = store.load(&key).await.unwrap().unwrap();
+        assert_eq!(loaded.data["v"], json!(1));
+        assert_eq!(loaded.version, v0);
+        assert!(store.exists(&key).await.unwrap());
+
+        let saved = store
+            .save(&key, &record(2, Duration::hours(1)), &v0)
+            .await
+            .unwrap();
+        let SaveOutcome::Saved {
+            key: k2,
+            version: v1,
+        } = saved
+        else {
+            panic!("{saved:?}")
+        };
+        assert_eq!(k2, key);
+        assert_ne!(v1, v0);
+        // The stale version loses.
+        assert_eq!(
+            store
+                .save(&key, &record(3, Duration::hours(1)), &v0)
+                .await
+                .unwrap(),
+            SaveOutcome::Conflict
+        );
+        assert_eq!(store.load(&key).await.unwrap().unwrap().data["v"], json!(2));
+
+        store.delete(&key).await.unwrap();
+        assert!(store.load(&key).await.unwrap().is_none());
+        assert!(!store.exists(&key).await.unwrap());
+        assert_eq!(
+            store
+                .save(&key, &record(4, Duration::hours(1)), &v1)
+                .await
+                .unwrap(),
+            SaveOutcome::Gone
+        );
+        assert!(
+            store.load(&key).await.unwrap().is_none(),
+            "a deleted record is not resurrected"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_records_never_load_and_clear_expired_removes_them() {
+        let store = MemoryStore::new();
+        let (live, _) = store.create(&record(1, Duration::hours(1))).await.unwrap();
+        let (dead, v) = store
+            .create(&record(1, Duration::seconds(-1)))
+            .await
+            .unwrap();
+        assert!(store.load(&dead).await.unwrap().is_none());
+        assert!(!store.exists(&dead).await.unwrap());
+        assert_eq!(
+            store
+                .save(&dead, &record(2, Duration::hours(1)), &v)
+                .await
+                .unwrap(),
+            SaveOutcome::Gone
+        );
+        assert_eq!(store.len(), 2);
+        store.clear_expired().await.unwrap();
+        assert_eq!(store.len(), 1);
+        assert!(store.load(&live).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn churn_reclaims_expired_records_without_clear_expired() {
+        let store = MemoryStore::new();
+        for _ in 0..50_000 {
+            store
+                .create(&record(1, Duration::seconds(-1)))
+                .await
+                .unwrap();
+        }
+        // Each shard holds at most about MIN_WRITES_PER_SWEEP unswept records.
+        assert!(
+            store.len() <= SHARDS * MIN_WRITES_PER_SWEEP,
+            "{} records left",
+            store.len()
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! The `SessionStore` trait, what it reads and writes, and the stores.
+//!
+//! A store keeps session records: a key, the session's data (a JSON object) and the instant
+//! the record expires. It is Django's `SessionStore` backend seen from below: `load`,
+//! `create`, `save`, `delete`, `exists` and `clear_expired`.
+//!
+//! Saves are compare-and-swap. `load` returns the record with a [`Version`]; `save` writes
+//! only if the stored record still has that version, and otherwise answers
+//! [`SaveOutcome::Conflict`]. The session then reloads, re-applies the keys its request
+//! changed and saves again, so two concurrent requests that change different keys both keep
+//! their change (Django and its peers lose one).
+//!
+//! # Writing a store
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use sessionbase::{Error, SessionKey};
+//! use sessionbase::store::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+//! use time::OffsetDateTime;
+//!
+//! /// A toy store: one lock around a map; versions are a counter.
+//! #[derive(Clone, Default)]
+//! struct ToyStore(Arc<Mutex<HashMap<SessionKey, (Record, u64)>>>);
+//!
+//! impl ToyStore {
+//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SessionKey, (Record, u64)>>, Error> {
+//!         self.0.lock().map_err(|_| Error::store("lock poisoned"))
+//!     }
+//! }
+//!
+//! impl SessionStore for ToyStore {
+//!     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+//!         let map = self.map()?;
+//!         Ok(map.get(key).filter(|(r, _)| r.expiry_date > OffsetDateTime::now_utc()).map(|(r, v)| {
+//!             LoadedRecord { data: r.data.clone(), version: Version::from_counter(*v) }
+//!         }))
+//!     }
+//!     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+//!         let mut map = self.map()?;
+//!         loop {
+//!             let key = SessionKey::generate()?;
+//!             if !map.contains_key(&key) {
+//!                 map.insert(key.clone(), (record.clone(), 0));
+//!                 return Ok((key, Version::from_counter(0)));
+//!             }
+//!         }
+//!     }
+//!     async fn save(&self, key: &SessionKey, record: &Record, expected: &Version) -> Result<SaveOutcome, Error> {
+//!         let mut map = self.map()?;
+//!         let now = OffsetDateTime::now_utc();
+//!         match map.get_mut(key) {
+//!             Some((r, v)) if r.expiry_date > now => {
+//!                 if Version::from_counter(*v) != *expected {
+//!                     return Ok(SaveOutcome::Conflict);
+//!                 }
+//!                 *r = record.clone();
+//!                 *v += 1;
+//!                 Ok(SaveOutcome::Saved { key: key.clone(), version: Version::from_counter(*v) })
+//!             }
+//!             _ => Ok(SaveOutcome::Gone),
+//!         }
+//!     }
+//!     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+//!         self.map()?.remove(key);
+//!         Ok(())
+//!     }
+//!     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+//!         Ok(self.map()?.contains_key(key))
+//!     }
+//!     async fn clear_expired(&self) -> Result<(), Error> {
+//!         let now = OffsetDateTime::now_utc();
+//!         self.map()?.retain(|_, (r, _)| r.expiry_date >= now);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use sessionbase::{Session, SessionConfig};
+//! let store = ToyStore::default();
+//! let session = Session::new(store.clone(), SessionConfig::default());
+//! session.insert("answer", 42).unwrap();
+//! session.save().await.unwrap();
+//! let key = session.session_key().unwrap();
+//! let again = Session::load(store, SessionConfig::default(), key.as_ref()).await.unwrap();
+//! assert_eq!(again.get::<u32>("answer").unwrap(), Some(42));
+//! # });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::{Error, SessionKey};
+
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "memory")]
+pub use memory::MemoryStore;
+
+/// A session's data: an insertion-ordered JSON object, shared until someone writes to it.
+pub type Data = Arc<Map<String, Value>>;
+
+/// What a store writes: the data and the instant the record stops loading.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The session data, `_session_expiry` included when the session set one.
+    pub data: Data,
+    /// Django's `get_expiry_date()` at save time: the record must not load at or after it.
+    pub expiry_date: OffsetDateTime,
+}
+
+/// What `load` returns: the data and the version a later `save` must match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedRecord {
+    /// The session data.
+    pub data: Data,
+    /// The record's version at load time.
+    pub version: Version,
+}
+
+/// An opaque token that changes whenever a record is saved: a counter, or the stored bytes
+/// themselves for stores that have no counter column.
+///
+/// ```
+/// use sessionbase::store::Version;
+///
+/// assert_eq!(Version::from_counter(3), Version::from_counter(3));
+/// assert_ne!(Version::from_counter(3), Version::from_bytes(*b"3"));
+/// assert_eq!(Version::from_bytes(b"abc".to_vec()).as_bytes(), Some(&b"abc"[..]));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Version(VersionRepr);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+enum VersionRepr {
+    /// For stores that keep nothing to compare (the signed-cookie store).
+    #[default]
+    Unversioned,
+    Counter(u64),
+    Bytes(Arc<[u8]>),
+}
+
+impl Version {
+    /// No version: for stores that cannot compare (every save matches it).
+    pub fn unversioned() -> Self {
+        Self(VersionRepr::Unversioned)
+    }
+
+    /// A version counter.
+    pub fn from_counter(n: u64) -> Self {
+        Self(VersionRepr::Counter(n))
+    }
+
+    /// The stored bytes (or a digest of them) as the version.
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        Self(VersionRepr::Bytes(bytes.into()))
+    }
+
+    /// The counter, if this version is one.
+    pub fn as_counter(&self) -> Option<u64> {
+        match self.0 {
+            VersionRepr::Counter(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The bytes, if this version is made of them.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.0 {
+            VersionRepr::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a compare-and-swap [`SessionStore::save`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum SaveOutcome {
+    /// Written. `key` is what the cookie carries from now on (the same key for server-side
+    /// stores) and `version` the new version.
+    Saved {
+        /// The key the session cookie must carry.
+        key: SessionKey,
+        /// The record's new version.
+        version: Version,
+    },
+    /// The record changed since the version given was loaded; nothing was written.
+    Conflict,
+    /// There is no such record (deleted or expired); nothing was written. Django's
+    /// `UpdateError`: the session must not be resurrected.
+    Gone,
+}
+
+/// A place sessions live. Implement it to add a store; see the [module docs](self).
+///
+/// Every method is called only with keys that [`parse_key`](Self::parse_key) accepted.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Whether a cookie value is a well-formed key for this store. The default accepts
+    /// 8 to 40 characters of `[a-z0-9]` (Django's minimum and column width); a value it
+    /// rejects never reaches the store and counts as no session.
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        SessionKey::parse(cookie_value)
+    }
+
+    /// The record for `key`, or `None` when it is missing or expired.
+    fn load(
+        &self,
+        key: &SessionKey,
+    ) -> impl Future<Output = Result<Option<LoadedRecord>, Error>> + Send;
+
+    /// Stores `record` under a fresh key that the store generates, never overwriting an
+    /// existing record (on a collision it draws another key). Returns the key the cookie
+    /// carries and the new record's version.
+    fn create(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<(SessionKey, Version), Error>> + Send;
+
+    /// Replaces the record for `key` if it exists, has not expired and still has the
+    /// version `expected`.
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send;
+
+    /// Removes the record for `key`; a missing record is not an error.
+    fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether a record exists for `key`.
+    fn exists(&self, key: &SessionKey) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Removes every expired record: Django's `clearsessions`.
+    fn clear_expired(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+impl<S: SessionStore> SessionStore for Arc<S> {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        (**self).parse_key(cookie_value)
+    }
+    fn load(
+        &self,
+        key: &SessionKey,
+    ) -> impl Future<Output = Result<Option<LoadedRecord>, Error>> + Send {
+        (**self).load(key)
+    }
+    fn create(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<(SessionKey, Version), Error>> + Send {
+        (**self).create(record)
+    }
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send {
+        (**self).save(key, record, expected)
+    }
+    fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).delete(key)
+    }
+    fn exists(&self, key: &SessionKey) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).exists(key)
+    }
+    fn clear_expired(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).clear_expired()
+    }
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `SessionStore` made object-safe, so that `Session` and the layer are not generic over the
+/// store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
+    fn load<'a>(
+        &'a self,
+        key: &'a SessionKey,
+    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>>;
+    fn create<'a>(
+        &'a self,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>>;
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
+    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<(), Error>>;
+    fn exists<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        SessionStore::parse_key(self, cookie_value)
+    }
+    fn load<'a>(
+        &'a self,
+        key: &'a SessionKey,
+    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>> {
+        Box::pin(SessionStore::load(self, key))
+    }
+    fn create<'a>(
+        &'a self,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>> {
+        Box::pin(SessionStore::create(self, record))
+    }
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
+        Box::pin(SessionStore::save(self, key, record, expected))
+    }
+    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(SessionStore::delete(self, key))
+    }
+    fn exists<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(SessionStore::exists(self, key))
+    }
+}
