@@ -80,7 +80,21 @@ where
 }
 
 /// Adds Django's sessions to a service: a [`Session`] for every request, saved and sent back
-/// in the cookie afterwards. See the [module docs](self) for the request path.
+/// in the cookie afterwards.
+///
+/// The store is read only when the handler extracts the [`Session`] (or
+/// `save_every_request` needs it). After the handler, as Django's `SessionMiddleware`: an
+/// emptied session's cookie is deleted; a modified one is saved and its cookie set (never on
+/// a 5xx); `Vary: Cookie` is added when the session was used.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use sessionbase::{MemoryStore, Session, SessionLayer};
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|s: Session| async move { s.len().to_string() }))
+///     .layer(SessionLayer::new(MemoryStore::new()));
+/// ```
 #[derive(Clone)]
 pub struct SessionLayer<E = DefaultOnError> {
     store: Arc<dyn DynStore>,

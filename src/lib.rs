@@ -55,6 +55,7 @@ mod extract;
 mod key;
 mod layer;
 mod session;
+pub mod signing;
 pub mod store;
 
 pub use config::{SameSite, SessionConfig};
@@ -66,3 +67,8 @@ pub use session::Session;
 #[cfg(feature = "memory")]
 pub use store::MemoryStore;
 pub use store::SessionStore;
+
+// Compiles the README's examples as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
