@@ -48,13 +48,20 @@ struct Credentials {
     remember: Option<String>,
 }
 
-async fn login(session: Session, Form(form): Form<Credentials>) -> Result<Response, sessionbase::Error> {
+async fn login(
+    session: Session,
+    Form(form): Form<Credentials>,
+) -> Result<Response, sessionbase::Error> {
     if !session.test_cookie_worked() {
-        return Ok(Html("<p>Please enable cookies and <a href=/login>try again</a>.</p>").into_response());
+        return Ok(
+            Html("<p>Please enable cookies and <a href=/login>try again</a>.</p>").into_response(),
+        );
     }
     session.delete_test_cookie();
     if form.username != "alice" || form.password != "wonderland" {
-        return Ok(Html("<p>Wrong user or password. <a href=/login>Try again</a>.</p>").into_response());
+        return Ok(
+            Html("<p>Wrong user or password. <a href=/login>Try again</a>.</p>").into_response(),
+        );
     }
     // A new key for the signed-in session: a key planted before login is worthless after it.
     session.cycle_key().await?;
