@@ -58,6 +58,16 @@ pub enum Error {
     #[error("the OS random number generator failed: {0}")]
     Random(#[source] BoxError),
 
+    /// The session does not fit in a cookie browsers keep (4096 bytes for name and value):
+    /// a cookie that large would be dropped silently, losing the session.
+    #[error("session cookie of {size} bytes exceeds the {limit}-byte browser limit")]
+    CookieTooLarge {
+        /// The size of `name=value`.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// The `Session` extractor ran on a request that did not pass through a `SessionLayer`.
     #[error("no SessionLayer wraps this handler: add `.layer(SessionLayer::new(store))`")]
     MissingLayer,

@@ -64,8 +64,18 @@ pub use expiry::Expiry;
 pub use key::SessionKey;
 pub use layer::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
+#[cfg(feature = "cookie")]
+pub use store::CookieStore;
+#[cfg(feature = "file")]
+pub use store::FileStore;
 #[cfg(feature = "memory")]
 pub use store::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::SessionStore;
 
 // Compiles the README's examples as doc tests.

@@ -224,6 +224,15 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        crate::store::conformance::run(
+            MemoryStore::new(),
+            crate::store::conformance::Exceptions::none(),
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn create_load_save_delete() {
         let store = MemoryStore::new();

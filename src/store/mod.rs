@@ -96,10 +96,34 @@ use time::OffsetDateTime;
 
 use crate::{Error, SessionKey};
 
+mod codec;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+#[cfg(feature = "cookie")]
+mod cookie;
+#[cfg(feature = "file")]
+mod file;
 #[cfg(feature = "memory")]
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+pub use codec::Codec;
+#[cfg(feature = "cookie")]
+pub use cookie::CookieStore;
+#[cfg(feature = "file")]
+pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// A session's data: an insertion-ordered JSON object, shared until someone writes to it.
 pub type Data = Arc<Map<String, Value>>;

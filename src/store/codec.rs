@@ -1,0 +1,83 @@
+//! How server-side stores turn session data into the text they keep: Django's
+//! `SessionBase.encode` (signed with the salt `django.contrib.sessions.SessionStore`,
+//! compressed JSON) when a secret is configured, plain JSON otherwise.
+
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::signing::{self, SESSION_STORE_SALT, Signer, SigningError};
+
+/// Encodes and decodes `session_data` as Django does.
+///
+/// ```
+/// use sessionbase::store::Codec;
+/// use serde_json::json;
+///
+/// let codec = Codec::django("django_tests_secret_key", Vec::<String>::new());
+/// let data = json!({"hello": "world"}).as_object().cloned().unwrap();
+/// let text = codec.encode(&data).unwrap();
+/// assert_eq!(codec.decode(&text), Some(data.clone()));
+/// // Tampered or foreign data decodes as no session.
+/// assert_eq!(codec.decode("bad:encoded:value"), None);
+///
+/// let plain = Codec::plain();
+/// assert_eq!(plain.encode(&data).unwrap(), r#"{"hello":"world"}"#);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Codec {
+    signer: Option<Signer>,
+}
+
+impl Codec {
+    /// Plain compact JSON: for stores only Rust reads.
+    pub fn plain() -> Self {
+        Self { signer: None }
+    }
+
+    /// Django's `SessionBase.encode`/`decode` with `SECRET_KEY` and `SECRET_KEY_FALLBACKS`.
+    pub fn django<I>(secret: impl AsRef<[u8]>, fallbacks: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        Self {
+            signer: Some(Signer::with_fallbacks(
+                secret,
+                fallbacks,
+                SESSION_STORE_SALT,
+            )),
+        }
+    }
+
+    /// Whether data is signed (Django format) rather than plain JSON.
+    pub fn is_signed(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The text to store for `data`.
+    pub fn encode(&self, data: &Map<String, Value>) -> Result<String, Error> {
+        match &self.signer {
+            Some(signer) => signer.dumps(data, true).map_err(Error::store),
+            None => Ok(signing::to_django_json(data)),
+        }
+    }
+
+    /// The data in `text`, or `None` (logged as suspicious) when it is tampered, signed with
+    /// an unknown key, truncated or not a JSON object: such a record counts as no session.
+    pub fn decode(&self, text: &str) -> Option<Map<String, Value>> {
+        let decoded = match &self.signer {
+            Some(signer) => signer.loads(text, None),
+            None => match serde_json::from_str(text) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(_) => Err(SigningError::Malformed("not a JSON object".into())),
+                Err(e) => Err(SigningError::Malformed(e.to_string())),
+            },
+        };
+        decoded
+            .inspect_err(|error| {
+                // Django logs this on `django.security.SuspiciousSession`.
+                tracing::warn!(target: "sessionbase::security", %error, "Session data corrupted");
+            })
+            .ok()
+    }
+}
