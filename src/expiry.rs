@@ -39,8 +39,9 @@ pub const EXPIRY_KEY: &str = "_session_expiry";
 /// | `set_expiry(timedelta)` | `Expiry::after(duration)` (an `At`) | as `At` |
 /// | `set_expiry(None)` | `None` passed to `Session::set_expiry` | removed |
 ///
-/// Stored values keep Django's precision: whole seconds for `Inactivity` (an inactivity of
-/// zero is Django's `0`, which means browser close) and microseconds for `At`.
+/// Stored values keep Django's forms: an integer for whole seconds of `Inactivity` (a
+/// fraction is stored as a float, as Django stores `set_expiry(0.5)`; an inactivity of zero
+/// is Django's `0`, which means browser close) and microseconds for `At`.
 ///
 /// ```
 /// use sessionbase::Expiry;
@@ -80,7 +81,9 @@ impl Expiry {
     pub fn to_value(&self) -> Value {
         match self {
             Self::BrowserClose => Value::from(0),
-            Self::Inactivity(d) => Value::from(d.whole_seconds()),
+            // Whole seconds as Django's int; a fraction as its float (so 0.5 s is not 0).
+            Self::Inactivity(d) if d.subsec_nanoseconds() == 0 => Value::from(d.whole_seconds()),
+            Self::Inactivity(d) => Value::from(d.as_seconds_f64()),
             Self::At(t) => Value::String(to_python_isoformat(*t)),
         }
     }
@@ -325,6 +328,14 @@ mod tests {
         ] {
             assert_eq!(parse(bad.clone()), Err(InvalidExpiry), "{bad}");
         }
+    }
+
+    #[test]
+    fn fractional_inactivity_is_a_float_not_browser_close() {
+        let half = Expiry::Inactivity(Duration::milliseconds(500));
+        assert_eq!(half.to_value(), json!(0.5));
+        assert_eq!(Expiry::from_value(&half.to_value()), Ok(Some(half)));
+        assert_eq!(Expiry::Inactivity(Duration::ZERO).to_value(), json!(0));
     }
 
     #[test]

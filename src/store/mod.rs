@@ -96,6 +96,7 @@ use time::OffsetDateTime;
 
 use crate::{Error, SessionKey};
 
+mod clear_expired;
 mod codec;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -111,6 +112,7 @@ mod postgres;
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
 pub use cookie::CookieStore;

@@ -1,0 +1,1318 @@
+//! Django's `SessionBase` API, row by row, through `sessionbase`'s public API.
+//!
+//! Each test names the Django behaviour it pins (see the behavioural reference,
+//! `django-sessions.md`, sections 2-9 and 14). Everything runs against `MemoryStore`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sessionbase::store::{Record, SessionStore};
+use sessionbase::{Error, Expiry, MemoryStore, Session, SessionConfig};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const COOKIE_AGE: i64 = 1_209_600;
+
+fn cfg() -> SessionConfig {
+    SessionConfig::default()
+}
+
+fn fresh(store: &MemoryStore) -> Session {
+    Session::new(store.clone(), cfg())
+}
+
+async fn load(store: &MemoryStore, key: &str) -> Session {
+    Session::load(store.clone(), cfg(), key)
+        .await
+        .expect("loading from a MemoryStore does not fail")
+}
+
+/// A saved session holding `pairs`, and its key.
+async fn saved(store: &MemoryStore, pairs: &[(&str, Value)]) -> (Session, String) {
+    let s = fresh(store);
+    for (k, v) in pairs {
+        s.insert_value(*k, v.clone());
+    }
+    s.save().await.unwrap();
+    let key = s.session_key().expect("a save assigns a key").to_string();
+    (s, key)
+}
+
+fn keys_of(s: &Session) -> Vec<String> {
+    s.keys()
+}
+
+fn is_serde_err(r: &Error, key: &str) -> bool {
+    matches!(r, Error::Serde { key: k, .. } if k == key)
+}
+
+/// `now` cut to whole microseconds: what Django's `datetime` can hold.
+fn now_micros() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap()
+}
+
+// ----- §3: a new session -----
+
+#[test]
+fn new_session_has_no_key_and_clear_flags() {
+    let s = fresh(&MemoryStore::new());
+    assert!(!s.modified());
+    assert!(!s.accessed());
+    assert_eq!(s.session_key(), None);
+    assert!(s.is_empty());
+    // Neither reading the key nor asking is_empty counts as an access.
+    assert!(!s.accessed());
+    assert!(!s.modified());
+}
+
+#[test]
+fn session_clones_share_state() {
+    let s = fresh(&MemoryStore::new());
+    let t = s.clone();
+    t.insert("a", 1).unwrap();
+    assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
+    assert!(s.modified());
+}
+
+// ----- §5: get / get_value -----
+
+#[test]
+fn get_missing_is_none_and_sets_accessed_only() {
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.get::<String>("cat").unwrap(), None);
+    assert!(s.accessed());
+    assert!(!s.modified());
+
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.get_value("cat"), None);
+    assert!(s.accessed());
+    assert!(!s.modified());
+}
+
+#[tokio::test]
+async fn get_present_sets_accessed_leaves_modified() {
+    let store = MemoryStore::new();
+    let (_, key) = saved(&store, &[("n", json!(7)), ("s", json!("x"))]).await;
+    let s = load(&store, &key).await;
+    assert!(!s.accessed());
+    assert!(!s.modified());
+    assert_eq!(s.get::<u32>("n").unwrap(), Some(7));
+    assert!(s.accessed());
+    assert!(!s.modified());
+    assert_eq!(s.get_value("s"), Some(json!("x")));
+    assert!(!s.modified());
+}
+
+#[test]
+fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("n", "not a number").unwrap();
+    s.set_modified(false);
+    let err = s.get::<u32>("n").unwrap_err();
+    assert!(is_serde_err(&err, "n"), "{err:?}");
+    assert!(!s.modified());
+    assert_eq!(s.get_value("n"), Some(json!("not a number")));
+    assert_eq!(s.len(), 1);
+}
+
+// ----- §5: insert / insert_value -----
+
+#[test]
+fn insert_sets_modified_even_with_the_same_value() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("cat", "dog").unwrap();
+    assert!(s.modified());
+    assert!(s.accessed());
+    s.set_modified(false);
+    s.insert("cat", "dog").unwrap();
+    assert!(s.modified(), "setting an equal value still modifies");
+    s.set_modified(false);
+    s.insert_value("cat", json!("dog"));
+    assert!(s.modified());
+    assert_eq!(s.get::<String>("cat").unwrap().as_deref(), Some("dog"));
+}
+
+#[test]
+fn insert_keeps_insertion_order_and_reinsert_keeps_position() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("a", 1).unwrap();
+    s.insert("b", 2).unwrap();
+    s.insert_value("c", json!(3));
+    assert_eq!(keys_of(&s), ["a", "b", "c"]);
+    // Like a Python dict: overwriting keeps the key where it was.
+    s.insert("a", 10).unwrap();
+    assert_eq!(keys_of(&s), ["a", "b", "c"]);
+    assert_eq!(s.get_value("a"), Some(json!(10)));
+    // Deleting and re-adding moves it to the end.
+    s.remove("b");
+    s.insert("b", 20).unwrap();
+    assert_eq!(keys_of(&s), ["a", "c", "b"]);
+}
+
+#[test]
+fn insert_of_unserializable_value_fails_and_writes_nothing() {
+    let s = fresh(&MemoryStore::new());
+    let bad: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+    let err = s.insert("bad", bad).unwrap_err();
+    assert!(is_serde_err(&err, "bad"), "{err:?}");
+    assert!(!s.modified());
+    assert!(!s.contains_key("bad"));
+    assert!(s.is_empty());
+}
+
+// ----- §5: remove / pop -----
+
+#[test]
+fn remove_present_sets_modified_missing_leaves_it() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("a", 1).unwrap();
+    s.set_modified(false);
+    assert_eq!(s.remove("a"), Some(json!(1)));
+    assert!(s.modified());
+    assert!(!s.contains_key("a"));
+
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.remove("missing"), None);
+    assert!(!s.modified());
+    assert!(s.accessed());
+}
+
+#[test]
+fn pop_present_missing_and_wrong_type() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("cat", "dog").unwrap();
+    s.insert("n", "seven").unwrap();
+    s.set_modified(false);
+
+    // Missing: None, modified unchanged.
+    assert_eq!(s.pop::<String>("missing").unwrap(), None);
+    assert!(!s.modified());
+    assert!(s.accessed());
+
+    // Wrong type: error, value left in place, modified unchanged.
+    let err = s.pop::<u32>("n").unwrap_err();
+    assert!(is_serde_err(&err, "n"), "{err:?}");
+    assert_eq!(s.get_value("n"), Some(json!("seven")));
+    assert!(!s.modified());
+
+    // Present: returned and removed, modified.
+    assert_eq!(s.pop::<String>("cat").unwrap().as_deref(), Some("dog"));
+    assert!(s.modified());
+    assert!(!s.contains_key("cat"));
+    assert_eq!(keys_of(&s), ["n"]);
+}
+
+// ----- §5: setdefault -----
+
+#[test]
+fn setdefault_present_returns_existing_and_writes_nothing() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("foo", "bar").unwrap();
+    s.set_modified(false);
+    assert_eq!(s.setdefault("foo", "baz".to_owned()).unwrap(), "bar");
+    assert_eq!(s.get_value("foo"), Some(json!("bar")));
+    assert!(!s.modified());
+    assert!(s.accessed());
+}
+
+#[test]
+fn setdefault_missing_writes_and_sets_modified() {
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.setdefault("foo", "bar".to_owned()).unwrap(), "bar");
+    assert_eq!(s.get_value("foo"), Some(json!("bar")));
+    assert!(s.modified());
+    assert!(s.accessed());
+}
+
+// ----- §5: update -----
+
+#[test]
+fn update_merges_in_order_and_sets_modified() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("a", 0).unwrap();
+    s.set_modified(false);
+    s.update([("b", 2), ("a", 1), ("c", 3)]).unwrap();
+    assert!(s.modified());
+    assert_eq!(
+        s.items(),
+        [
+            ("a".to_owned(), json!(1)),
+            ("b".to_owned(), json!(2)),
+            ("c".to_owned(), json!(3)),
+        ]
+    );
+}
+
+#[test]
+fn update_with_empty_iterator_still_sets_modified() {
+    let s = fresh(&MemoryStore::new());
+    s.update(Vec::<(String, i32)>::new()).unwrap();
+    assert!(s.modified());
+    assert!(s.accessed());
+    assert_eq!(s.len(), 0);
+}
+
+#[test]
+fn update_is_all_or_nothing_when_a_value_fails_to_serialize() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("keep", 1).unwrap();
+    s.set_modified(false);
+    // An empty map with non-string keys serializes fine; a non-empty one cannot be JSON.
+    let good: HashMap<(u8, u8), u8> = HashMap::new();
+    let bad: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+    let err = s.update([("good", good), ("bad", bad)]).unwrap_err();
+    assert!(is_serde_err(&err, "bad"), "{err:?}");
+    assert!(!s.contains_key("good"), "nothing is written");
+    assert!(!s.contains_key("bad"));
+    assert_eq!(keys_of(&s), ["keep"]);
+    assert!(!s.modified());
+}
+
+// ----- §5: contains_key, keys, values, items, len -----
+
+#[tokio::test]
+async fn views_set_accessed_not_modified_and_keep_order() {
+    let store = MemoryStore::new();
+    let (_, key) = saved(
+        &store,
+        &[("z", json!(1)), ("a", json!([2])), ("m", json!({"k": 3}))],
+    )
+    .await;
+
+    type View = fn(&Session);
+    let views: [(&str, View); 5] = [
+        ("contains_key", |s| assert!(s.contains_key("a"))),
+        ("keys", |s| assert_eq!(s.keys(), ["z", "a", "m"])),
+        ("values", |s| {
+            assert_eq!(s.values(), [json!(1), json!([2]), json!({"k": 3})])
+        }),
+        ("items", |s| {
+            assert_eq!(
+                s.items(),
+                [
+                    ("z".to_owned(), json!(1)),
+                    ("a".to_owned(), json!([2])),
+                    ("m".to_owned(), json!({"k": 3})),
+                ]
+            )
+        }),
+        ("len", |s| assert_eq!(s.len(), 3)),
+    ];
+    for (name, view) in views {
+        let s = load(&store, &key).await;
+        assert!(!s.accessed(), "{name}");
+        view(&s);
+        assert!(s.accessed(), "{name} sets accessed");
+        assert!(!s.modified(), "{name} leaves modified");
+    }
+    let s = fresh(&store);
+    assert!(!s.contains_key("a"));
+    assert!(s.accessed());
+}
+
+// ----- §5, §8.5: clear -----
+
+#[tokio::test]
+async fn clear_empties_without_the_store_and_keeps_the_key() {
+    let store = MemoryStore::new();
+    let (_, key) = saved(&store, &[("x", json!(1)), ("y", json!(2))]).await;
+    let s = load(&store, &key).await;
+    assert!(!s.accessed());
+    assert!(!s.modified());
+    s.clear();
+    assert!(s.accessed());
+    assert!(s.modified());
+    assert_eq!(s.items(), []);
+    assert_eq!(s.len(), 0);
+    assert_eq!(s.session_key().unwrap().as_str(), key);
+    assert!(
+        !s.is_empty(),
+        "the key remains, so the session is not empty"
+    );
+
+    // Saving writes the empty map under the same key.
+    s.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(again.session_key().unwrap().as_str(), key);
+    assert_eq!(again.len(), 0);
+}
+
+#[test]
+fn clear_on_a_new_session() {
+    let s = fresh(&MemoryStore::new());
+    s.insert("x", 1).unwrap();
+    s.clear();
+    assert_eq!(s.len(), 0);
+    assert!(s.modified());
+    assert!(s.is_empty());
+}
+
+// ----- §8.3: is_empty -----
+
+#[tokio::test]
+async fn is_empty_follows_django() {
+    let store = MemoryStore::new();
+
+    let s = fresh(&store);
+    assert!(s.is_empty());
+    s.get_value("anything");
+    assert!(s.is_empty(), "reading a new session leaves it empty");
+    s.insert("foo", "bar").unwrap();
+    assert!(!s.is_empty());
+
+    // A stored record with a key but no data is not empty.
+    let blank = fresh(&store);
+    blank.save().await.unwrap();
+    let key = blank.session_key().unwrap().to_string();
+    let loaded = load(&store, &key).await;
+    assert!(!loaded.is_empty());
+    assert!(!loaded.accessed(), "is_empty never sets accessed");
+    assert_eq!(loaded.len(), 0);
+    assert!(!loaded.is_empty(), "still not empty once read");
+
+    // Deleting the last item keeps the key: still not empty (test_empty_session_saved).
+    let (s, _) = saved(&store, &[("only", json!(1))]).await;
+    s.remove("only");
+    assert!(!s.is_empty());
+}
+
+// ----- §3, §5: flags -----
+
+#[tokio::test]
+async fn flags_and_session_key_reads() {
+    let store = MemoryStore::new();
+    let (_, key) = saved(&store, &[("a", json!(1))]).await;
+    let s = load(&store, &key).await;
+    assert_eq!(s.session_key().unwrap().as_str(), key);
+    assert!(!s.is_empty());
+    assert!(!s.accessed(), "session_key and is_empty are not accesses");
+    assert!(!s.modified());
+
+    s.set_modified(true);
+    assert!(s.modified());
+    assert!(!s.accessed());
+    s.set_modified(false);
+    assert!(!s.modified());
+}
+
+#[tokio::test]
+async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics() {
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.session_key(), None);
+    s.insert("a", 1).unwrap();
+    assert_eq!(s.session_key(), None, "no key before a save");
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+    assert_eq!(key.as_str().len(), 32);
+    assert!(
+        key.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{key}"
+    );
+}
+
+// ----- §6: test cookie -----
+
+#[test]
+fn test_cookie_round_trip() {
+    let s = fresh(&MemoryStore::new());
+    assert!(!s.test_cookie_worked());
+    s.set_test_cookie();
+    assert!(s.modified());
+    assert_eq!(s.get_value("testcookie"), Some(json!("worked")));
+    assert!(s.test_cookie_worked());
+
+    s.set_modified(false);
+    s.delete_test_cookie();
+    assert!(s.modified());
+    assert!(!s.contains_key("testcookie"));
+    assert!(!s.test_cookie_worked());
+}
+
+#[test]
+fn test_cookie_worked_only_for_the_exact_string() {
+    for other in [
+        json!("WORKED"),
+        json!("worked "),
+        json!(true),
+        json!(1),
+        json!(["worked"]),
+        json!({"testcookie": "worked"}),
+        json!(null),
+    ] {
+        let s = fresh(&MemoryStore::new());
+        s.insert_value("testcookie", other.clone());
+        assert!(!s.test_cookie_worked(), "{other}");
+    }
+}
+
+#[test]
+fn delete_test_cookie_when_absent_leaves_modified() {
+    let s = fresh(&MemoryStore::new());
+    s.delete_test_cookie();
+    assert!(!s.modified());
+}
+
+// ----- §7.1: set_expiry -----
+
+#[test]
+fn set_expiry_stores_djangos_values() {
+    let s = fresh(&MemoryStore::new());
+    s.set_expiry(Some(Expiry::BrowserClose));
+    assert_eq!(s.get_value("_session_expiry"), Some(json!(0)));
+    assert!(s.modified());
+    assert!(s.accessed());
+
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(300))));
+    assert_eq!(s.get_value("_session_expiry"), Some(json!(300)));
+
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(-10))));
+    assert_eq!(s.get_value("_session_expiry"), Some(json!(-10)));
+    assert_eq!(s.get_expiry_age(), -10);
+
+    s.set_expiry(Some(Expiry::At(datetime!(2026-11-27 01:55:12.051589 UTC))));
+    assert_eq!(
+        s.get_value("_session_expiry"),
+        Some(json!("2026-11-27T01:55:12.051589+00:00"))
+    );
+
+    s.set_expiry(Some(Expiry::At(datetime!(2026-11-27 01:55:12 UTC))));
+    assert_eq!(
+        s.get_value("_session_expiry"),
+        Some(json!("2026-11-27T01:55:12+00:00")),
+        "no fraction when the microseconds are zero"
+    );
+
+    // Another offset is written in UTC.
+    s.set_expiry(Some(Expiry::At(datetime!(2026-11-27 03:55:12.5 +02:00))));
+    assert_eq!(
+        s.get_value("_session_expiry"),
+        Some(json!("2026-11-27T01:55:12.500000+00:00"))
+    );
+}
+
+#[test]
+fn expiry_after_is_an_absolute_instant_from_now() {
+    let d = Duration::minutes(5);
+    let before = OffsetDateTime::now_utc();
+    let e = Expiry::after(d);
+    let after = OffsetDateTime::now_utc();
+    let Expiry::At(t) = e else {
+        panic!("Expiry::after gives an At, got {e:?}")
+    };
+    assert!(
+        t >= before + d && t <= after + d,
+        "{t} not in [{before}+d, {after}+d]"
+    );
+
+    let s = fresh(&MemoryStore::new());
+    s.set_expiry(Some(e));
+    assert!(s.get_value("_session_expiry").unwrap().is_string());
+    assert!(matches!(s.get_expiry(), Some(Expiry::At(_))));
+    let age = s.get_expiry_age();
+    assert!((299..=300).contains(&age), "{age}");
+}
+
+#[test]
+fn set_expiry_none_removes_and_sets_modified_only_if_one_existed() {
+    let s = fresh(&MemoryStore::new());
+    s.set_expiry(None);
+    assert!(
+        !s.modified(),
+        "None without a custom expiry leaves modified"
+    );
+    assert!(s.accessed(), "but it loads");
+    assert!(!s.contains_key("_session_expiry"));
+
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(10))));
+    s.set_modified(false);
+    s.set_expiry(None);
+    assert!(s.modified());
+    assert!(!s.contains_key("_session_expiry"));
+    assert_eq!(s.get_expiry(), None);
+    // Django's test_custom_expiry_reset.
+    assert_eq!(s.get_expiry_age(), COOKIE_AGE);
+}
+
+// ----- §7.2-7.4: get_expiry_age / get_expiry_date -----
+
+#[test]
+fn default_expiry_is_the_cookie_age() {
+    let s = fresh(&MemoryStore::new());
+    assert_eq!(s.get_session_cookie_age(), COOKIE_AGE);
+    assert_eq!(s.get_expiry_age(), COOKIE_AGE);
+    assert!(s.accessed(), "reading the stored expiry loads");
+    assert!(!s.modified());
+
+    let before = OffsetDateTime::now_utc();
+    let date = s.get_expiry_date();
+    let after = OffsetDateTime::now_utc();
+    let age = Duration::seconds(COOKIE_AGE);
+    assert!(date >= before + age && date <= after + age, "{date}");
+
+    let m = datetime!(2026-01-01 00:00:00 UTC);
+    assert_eq!(s.get_expiry_date_with(m, None), m + age);
+
+    // set_expiry(0): still the cookie age (test_default_expiry).
+    s.set_expiry(Some(Expiry::BrowserClose));
+    assert_eq!(s.get_expiry_age(), COOKIE_AGE);
+    assert_eq!(s.get_expiry_date_with(m, s.get_expiry()), m + age);
+    assert_eq!(
+        s.get_expiry_age_with(m, Some(Expiry::BrowserClose)),
+        COOKIE_AGE
+    );
+}
+
+#[test]
+fn inactivity_expiry_age_is_the_number_regardless_of_modification() {
+    let s = fresh(&MemoryStore::new());
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(10))));
+    assert_eq!(s.get_expiry_age(), 10);
+    let m = datetime!(2020-01-01 00:00:00 UTC);
+    assert_eq!(s.get_expiry_age_with(m, s.get_expiry()), 10);
+    assert_eq!(
+        s.get_expiry_age_with(m - Duration::days(400), s.get_expiry()),
+        10
+    );
+    // test_custom_expiry_seconds: the date moves with the modification time.
+    assert_eq!(
+        s.get_expiry_date_with(m, s.get_expiry()),
+        m + Duration::seconds(10)
+    );
+    assert_eq!(
+        s.get_expiry_date_with(m, Some(Expiry::Inactivity(Duration::seconds(-5)))),
+        m - Duration::seconds(5)
+    );
+    assert_eq!(
+        s.get_expiry_age_with(m, Some(Expiry::Inactivity(Duration::seconds(-5)))),
+        -5
+    );
+}
+
+#[test]
+fn absolute_expiry_age_is_floored_toward_minus_infinity() {
+    let s = fresh(&MemoryStore::new());
+    let m = datetime!(2026-11-27 12:00:00 UTC);
+    let age = |ms: i64| s.get_expiry_age_with(m, Some(Expiry::At(m + Duration::milliseconds(ms))));
+    assert_eq!(age(9_500), 9);
+    assert_eq!(age(200), 0);
+    assert_eq!(age(-500), -1);
+    assert_eq!(age(-10_000), -10);
+    assert_eq!(age(0), 0);
+}
+
+#[test]
+fn explicit_none_expiry_means_the_cookie_age_and_does_not_load() {
+    let s = fresh(&MemoryStore::new());
+    let m = datetime!(2026-11-27 12:00:00 UTC);
+    assert_eq!(s.get_expiry_age_with(m, None), COOKIE_AGE);
+    assert_eq!(
+        s.get_expiry_date_with(m, None),
+        m + Duration::seconds(COOKIE_AGE)
+    );
+    assert!(!s.accessed(), "an explicit expiry never loads");
+
+    // Even when the session has a custom expiry stored.
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(10))));
+    assert_eq!(s.get_expiry_age_with(m, None), COOKIE_AGE);
+    assert_eq!(
+        s.get_expiry_date_with(m, None),
+        m + Duration::seconds(COOKIE_AGE)
+    );
+}
+
+#[test]
+fn absolute_expiry_date_is_returned_exactly() {
+    let s = fresh(&MemoryStore::new());
+    let at = datetime!(2030-05-05 05:05:05.000123 UTC);
+    let m = datetime!(2026-01-01 00:00:00 UTC);
+    assert_eq!(s.get_expiry_date_with(m, Some(Expiry::At(at))), at);
+    s.set_expiry(Some(Expiry::At(at)));
+    assert_eq!(s.get_expiry_date(), at);
+    assert_eq!(s.get_expiry(), Some(Expiry::At(at)));
+}
+
+#[test]
+fn microsecond_expiry_dates_round_trip_exactly() {
+    // test_custom_expiry_datetime: exact equality with modification + 10 s.
+    for m in [now_micros(), datetime!(2026-11-27 01:55:12.000001 UTC)] {
+        let s = fresh(&MemoryStore::new());
+        let at = m + Duration::seconds(10);
+        s.set_expiry(Some(Expiry::At(at)));
+        assert_eq!(s.get_expiry_date(), at);
+        assert_eq!(s.get_expiry_date_with(m, s.get_expiry()), at);
+        assert_eq!(s.get_expiry_age_with(m, s.get_expiry()), 10);
+    }
+}
+
+#[test]
+fn sub_microsecond_precision_is_cut_to_djangos() {
+    let s = fresh(&MemoryStore::new());
+    s.set_expiry(Some(Expiry::At(
+        datetime!(2026-11-27 01:55:12.000001999 UTC),
+    )));
+    assert_eq!(
+        s.get_expiry_date(),
+        datetime!(2026-11-27 01:55:12.000001 UTC)
+    );
+}
+
+#[test]
+fn expiry_values_written_by_django_are_read_back() {
+    let s = fresh(&MemoryStore::new());
+    s.insert_value("_session_expiry", json!("2026-11-27T01:55:12+00:00"));
+    let at = datetime!(2026-11-27 01:55:12 UTC);
+    assert_eq!(s.get_expiry(), Some(Expiry::At(at)));
+    assert_eq!(s.get_expiry_date(), at);
+
+    s.insert_value("_session_expiry", json!("2026-11-27T01:55:12.051589+00:00"));
+    assert_eq!(
+        s.get_expiry(),
+        Some(Expiry::At(datetime!(2026-11-27 01:55:12.051589 UTC)))
+    );
+
+    s.insert_value("_session_expiry", json!(300));
+    assert_eq!(
+        s.get_expiry(),
+        Some(Expiry::Inactivity(Duration::seconds(300)))
+    );
+    assert_eq!(s.get_expiry_age(), 300);
+
+    s.insert_value("_session_expiry", json!(0));
+    assert_eq!(s.get_expiry(), Some(Expiry::BrowserClose));
+    assert!(s.get_expire_at_browser_close());
+
+    s.insert_value("_session_expiry", json!(null));
+    assert_eq!(s.get_expiry(), None);
+    assert_eq!(s.get_expiry_age(), COOKIE_AGE);
+}
+
+#[test]
+fn malformed_expiry_in_memory_counts_as_none() {
+    let s = fresh(&MemoryStore::new());
+    s.insert_value("_session_expiry", json!(true));
+    assert_eq!(s.get_expiry(), None);
+    assert_eq!(s.get_expiry_age(), COOKIE_AGE);
+}
+
+// ----- §7.5: get_expire_at_browser_close -----
+
+#[test]
+fn expire_at_browser_close_matrix() {
+    // Django's table: setting False: 10 → F, 0 → T, None → F; setting True: F, T, T.
+    let cases = [
+        (
+            false,
+            Some(Expiry::Inactivity(Duration::seconds(10))),
+            false,
+        ),
+        (false, Some(Expiry::BrowserClose), true),
+        (false, None, false),
+        (true, Some(Expiry::Inactivity(Duration::seconds(10))), false),
+        (true, Some(Expiry::BrowserClose), true),
+        (true, None, true),
+    ];
+    for (setting, expiry, expected) in cases {
+        let config = SessionConfig::default().with_expire_at_browser_close(setting);
+        let s = Session::new(MemoryStore::new(), config);
+        s.set_expiry(expiry);
+        assert_eq!(
+            s.get_expire_at_browser_close(),
+            expected,
+            "setting {setting}, expiry {expiry:?}"
+        );
+        assert!(s.accessed(), "it loads");
+    }
+    // An absolute date is not browser-close either.
+    let s = Session::new(
+        MemoryStore::new(),
+        SessionConfig::default().with_expire_at_browser_close(true),
+    );
+    s.set_expiry(Some(Expiry::At(datetime!(2030-01-01 00:00:00 UTC))));
+    assert!(!s.get_expire_at_browser_close());
+}
+
+#[test]
+fn session_cookie_age_follows_the_config() {
+    let config = SessionConfig::default().with_cookie_age(Duration::days(1));
+    let s = Session::new(MemoryStore::new(), config);
+    assert_eq!(s.get_session_cookie_age(), 86_400);
+    assert_eq!(s.get_expiry_age(), 86_400);
+    let m = datetime!(2026-01-01 00:00:00 UTC);
+    assert_eq!(s.get_expiry_date_with(m, None), m + Duration::days(1));
+    assert_eq!(s.config().cookie_age, Duration::days(1));
+}
+
+// ----- §9: store operations -----
+
+#[tokio::test]
+async fn save_of_a_new_session_creates_a_key_and_keeps_flags() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("a", "b").unwrap();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+    assert!(s.modified(), "save does not reset modified");
+    assert!(s.accessed(), "save does not reset accessed");
+    // test_save_doesnt_clear_data.
+    assert_eq!(s.get::<String>("a").unwrap().as_deref(), Some("b"));
+    assert!(s.exists(key.as_str()).await.unwrap());
+
+    let again = load(&store, key.as_str()).await;
+    assert_eq!(again.session_key(), Some(key.clone()));
+    assert_eq!(again.get_value("a"), Some(json!("b")));
+    assert!(!again.modified());
+
+    // A second save of the same session updates the record under the same key.
+    s.insert("c", 1).unwrap();
+    s.save().await.unwrap();
+    assert_eq!(s.session_key(), Some(key.clone()));
+    let again = load(&store, key.as_str()).await;
+    assert_eq!(again.keys(), ["a", "c"]);
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn stored_data_keeps_order_and_json_types() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("z", 1u8).unwrap();
+    s.insert("b", vec![true, false]).unwrap();
+    s.insert("a", Option::<u8>::None).unwrap();
+    s.insert("e", "é€😀").unwrap();
+    s.insert("f", 1.5).unwrap();
+    s.save().await.unwrap();
+    let again = load(&store, s.session_key().unwrap().as_str()).await;
+    assert_eq!(again.items(), s.items());
+    assert_eq!(again.keys(), ["z", "b", "a", "e", "f"]);
+    assert_eq!(
+        again.get::<Vec<bool>>("b").unwrap(),
+        Some(vec![true, false])
+    );
+    assert_eq!(again.get_value("a"), Some(json!(null)));
+}
+
+#[tokio::test]
+async fn load_of_unknown_or_malformed_keys_gives_an_empty_keyless_session() {
+    let store = MemoryStore::new();
+    let long = "a".repeat(1240);
+    for key in [
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "abcdefghij",
+        "../x",
+        "short",
+        "",
+        "ABCDEFGHIJKLMNOP",
+        "bad key!",
+        long.as_str(),
+    ] {
+        let s = load(&store, key).await;
+        assert_eq!(s.session_key(), None, "{key:?}");
+        assert!(s.is_empty(), "{key:?}");
+        assert_eq!(s.len(), 0, "{key:?}");
+    }
+    assert!(store.is_empty(), "loading never creates a record");
+}
+
+#[tokio::test]
+async fn unknown_key_then_write_and_save_creates_a_new_key() {
+    let store = MemoryStore::new();
+    let unknown = "abcdefghijklmnopqrstuvwxyz012345";
+    let s = load(&store, unknown).await;
+    s.insert("a", 1).unwrap();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+    assert_ne!(key.as_str(), unknown, "a client's key is never adopted");
+    assert!(!s.exists(unknown).await.unwrap());
+    assert_eq!(
+        load(&store, key.as_str()).await.get_value("a"),
+        Some(json!(1))
+    );
+}
+
+#[tokio::test]
+async fn load_of_expired_keys_gives_an_empty_keyless_session() {
+    let store = MemoryStore::new();
+    // test_actual_expiry: an expiry in the past, as a number, a timedelta or a date.
+    for expiry in [
+        Expiry::Inactivity(Duration::seconds(-10)),
+        Expiry::after(Duration::seconds(-10)),
+        Expiry::At(OffsetDateTime::now_utc() - Duration::seconds(1)),
+    ] {
+        let s = fresh(&store);
+        s.insert("foo", "bar").unwrap();
+        s.set_expiry(Some(expiry));
+        s.save().await.unwrap();
+        let key = s.session_key().unwrap();
+        let again = load(&store, key.as_str()).await;
+        assert_eq!(again.session_key(), None, "{expiry:?}");
+        assert!(!again.contains_key("foo"), "{expiry:?}");
+        assert!(again.is_empty());
+    }
+
+    // An existing session saved with a past expiry stops loading too.
+    let (s, key) = saved(&store, &[("foo", json!("bar"))]).await;
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(-10))));
+    s.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(again.session_key(), None);
+    assert_eq!(again.len(), 0);
+}
+
+#[tokio::test]
+async fn create_makes_a_new_key_each_time_and_never_overwrites() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("n", 1).unwrap();
+    s.create().await.unwrap();
+    assert!(s.modified());
+    let k1 = s.session_key().unwrap();
+
+    s.insert("n", 2).unwrap();
+    s.create().await.unwrap();
+    let k2 = s.session_key().unwrap();
+    assert_ne!(k1, k2);
+
+    assert_eq!(
+        load(&store, k1.as_str()).await.get_value("n"),
+        Some(json!(1))
+    );
+    assert_eq!(
+        load(&store, k2.as_str()).await.get_value("n"),
+        Some(json!(2))
+    );
+    assert_eq!(store.len(), 2);
+
+    // create on a fresh session with nothing in it stores an empty record.
+    let blank = fresh(&store);
+    blank.create().await.unwrap();
+    assert!(blank.modified());
+    let k3 = blank.session_key().unwrap();
+    assert!(blank.exists(k3.as_str()).await.unwrap());
+    assert_eq!(load(&store, k3.as_str()).await.len(), 0);
+}
+
+#[tokio::test]
+async fn delete_removes_the_record_keeps_the_key_and_blocks_resurrection() {
+    let store = MemoryStore::new();
+    let (s, key) = saved(&store, &[("a", json!(1))]).await;
+    s.delete().await.unwrap();
+    assert_eq!(s.session_key().unwrap().as_str(), key, "the key stays");
+    assert!(!s.exists(&key).await.unwrap());
+    assert_eq!(s.get_value("a"), Some(json!(1)), "in-memory data stays");
+
+    s.insert("b", 2).unwrap();
+    let err = s.save().await.unwrap_err();
+    assert!(matches!(err, Error::SessionInterrupted), "{err:?}");
+    assert!(!s.exists(&key).await.unwrap(), "not resurrected");
+    let again = load(&store, &key).await;
+    assert_eq!(again.session_key(), None);
+    assert!(again.is_empty());
+    assert!(store.is_empty());
+
+    // delete on a keyless session is a no-op.
+    fresh(&store).delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn exists_answers_for_any_key() {
+    let store = MemoryStore::new();
+    let (s, key) = saved(&store, &[]).await;
+    assert!(s.exists(&key).await.unwrap());
+    let other = fresh(&store);
+    assert!(other.exists(&key).await.unwrap());
+    assert!(
+        !other
+            .exists("abcdefghijklmnopqrstuvwxyz012345")
+            .await
+            .unwrap()
+    );
+    assert!(!other.exists("bad key!").await.unwrap());
+    assert!(!other.exists("").await.unwrap());
+    assert!(!other.exists("../x").await.unwrap());
+    assert!(!other.accessed(), "exists is not a data access");
+}
+
+#[tokio::test]
+async fn flush_clears_data_drops_key_and_deletes_the_record() {
+    let store = MemoryStore::new();
+    let (_, key) = saved(&store, &[("foo", json!("bar"))]).await;
+    let s = load(&store, &key).await;
+    s.flush().await.unwrap();
+    assert_eq!(s.session_key(), None);
+    assert_eq!(s.len(), 0);
+    assert!(s.modified());
+    assert!(s.accessed());
+    assert!(s.is_empty());
+    assert!(!s.exists(&key).await.unwrap());
+    let again = load(&store, &key).await;
+    assert_eq!(again.session_key(), None);
+    assert!(!again.contains_key("foo"));
+
+    // A save after a flush creates a brand-new session.
+    s.insert("x", 1).unwrap();
+    s.save().await.unwrap();
+    let new_key = s.session_key().unwrap();
+    assert_ne!(new_key.as_str(), key);
+    assert_eq!(load(&store, new_key.as_str()).await.keys(), ["x"]);
+}
+
+#[tokio::test]
+async fn flush_on_a_keyless_session_is_fine() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("a", 1).unwrap();
+    s.flush().await.unwrap();
+    assert_eq!(s.session_key(), None);
+    assert_eq!(s.len(), 0);
+    assert!(s.modified());
+    assert!(s.accessed());
+    assert!(s.is_empty());
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn cycle_key_moves_the_data_to_a_new_key() {
+    let store = MemoryStore::new();
+    let (s, old) = saved(&store, &[("a", json!("c")), ("b", json!("d"))]).await;
+    let before = s.items();
+    s.set_modified(false);
+    s.cycle_key().await.unwrap();
+    let new = s.session_key().unwrap();
+    assert_ne!(new.as_str(), old);
+    assert!(s.modified());
+    assert_eq!(s.items(), before);
+    assert!(!s.exists(&old).await.unwrap());
+    assert!(s.exists(new.as_str()).await.unwrap());
+    assert_eq!(load(&store, new.as_str()).await.items(), before);
+    assert_eq!(load(&store, &old).await.session_key(), None);
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn cycle_key_on_a_loaded_but_untouched_session() {
+    // test_cycle_with_no_session_cache.
+    let store = MemoryStore::new();
+    let (_, old) = saved(&store, &[("a", json!("c"))]).await;
+    let s = load(&store, &old).await;
+    s.cycle_key().await.unwrap();
+    let new = s.session_key().unwrap();
+    assert_ne!(new.as_str(), old);
+    assert_eq!(s.get_value("a"), Some(json!("c")));
+    assert_eq!(
+        load(&store, new.as_str()).await.get_value("a"),
+        Some(json!("c"))
+    );
+    assert!(!s.exists(&old).await.unwrap());
+}
+
+#[tokio::test]
+async fn cycle_key_on_a_fresh_session_just_creates_a_key() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.cycle_key().await.unwrap();
+    let key = s.session_key().unwrap();
+    assert!(s.modified());
+    assert!(s.exists(key.as_str()).await.unwrap());
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn custom_expiry_survives_a_save_and_load() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(1800))));
+    s.save().await.unwrap();
+    let again = load(&store, s.session_key().unwrap().as_str()).await;
+    assert_eq!(again.get_expiry_age(), 1800);
+    assert_eq!(again.get_value("_session_expiry"), Some(json!(1800)));
+
+    let at = now_micros() + Duration::hours(1);
+    let s = fresh(&store);
+    s.set_expiry(Some(Expiry::At(at)));
+    s.save().await.unwrap();
+    let again = load(&store, s.session_key().unwrap().as_str()).await;
+    assert_eq!(again.get_expiry_date(), at);
+}
+
+// ----- §9: concurrent logout -----
+
+#[tokio::test]
+async fn concurrent_logout_is_not_resurrected() {
+    let store = MemoryStore::new();
+    let s1 = fresh(&store);
+    s1.insert("foo", "bar").unwrap();
+    s1.create().await.unwrap();
+    let key = s1.session_key().unwrap();
+
+    let s2 = load(&store, key.as_str()).await;
+    s2.delete().await.unwrap();
+
+    s1.insert("foo", "baz").unwrap();
+    let err = s1.save().await.unwrap_err();
+    assert!(matches!(err, Error::SessionInterrupted), "{err:?}");
+
+    let again = load(&store, key.as_str()).await;
+    assert_eq!(again.session_key(), None);
+    assert_eq!(again.len(), 0);
+    assert!(store.is_empty());
+}
+
+// ----- compare-and-swap saves -----
+
+async fn two_copies(store: &MemoryStore, pairs: &[(&str, Value)]) -> (Session, Session, String) {
+    let (_, key) = saved(store, pairs).await;
+    let s1 = load(store, &key).await;
+    let s2 = load(store, &key).await;
+    (s1, s2, key)
+}
+
+fn as_map(s: &Session) -> Map<String, Value> {
+    s.items().into_iter().collect()
+}
+
+#[tokio::test]
+async fn concurrent_saves_of_different_keys_keep_both() {
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(0))]).await;
+    s1.insert("a", 1).unwrap();
+    s2.insert("b", 2).unwrap();
+    s1.save().await.unwrap();
+    s2.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(
+        as_map(&again),
+        json!({"x": 0, "a": 1, "b": 2}).as_object().unwrap().clone()
+    );
+    assert_eq!(again.keys(), ["x", "a", "b"]);
+    // The second saver's own view has the other's change too.
+    assert_eq!(s2.get_value("a"), Some(json!(1)));
+}
+
+#[tokio::test]
+async fn concurrent_remove_and_insert_keep_both_effects() {
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1)), ("keep", json!(2))]).await;
+    assert_eq!(s1.remove("x"), Some(json!(1)));
+    s2.insert("y", 3).unwrap();
+    s1.save().await.unwrap();
+    s2.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(again.keys(), ["keep", "y"]);
+    assert_eq!(again.get_value("y"), Some(json!(3)));
+
+    // The other order.
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1)), ("keep", json!(2))]).await;
+    assert_eq!(s1.remove("x"), Some(json!(1)));
+    s2.insert("y", 3).unwrap();
+    s2.save().await.unwrap();
+    s1.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert!(!again.contains_key("x"));
+    assert_eq!(again.get_value("keep"), Some(json!(2)));
+    assert_eq!(again.get_value("y"), Some(json!(3)));
+    assert_eq!(again.len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_clear_replaces_everything_only_when_it_saves_last() {
+    let store = MemoryStore::new();
+
+    // s1 (clear + c) saves first, s2 (d) last: s2's change lands on s1's record.
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
+    s1.clear();
+    s1.insert("c", 1).unwrap();
+    s2.insert("d", 2).unwrap();
+    s1.save().await.unwrap();
+    s2.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(again.keys(), ["c", "d"]);
+
+    // s2 saves first, s1 (clear + c) last: the clear wipes s2's change; only c survives.
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
+    s1.clear();
+    s1.insert("c", 1).unwrap();
+    s2.insert("d", 2).unwrap();
+    s2.save().await.unwrap();
+    s1.save().await.unwrap();
+    let again = load(&store, &key).await;
+    assert_eq!(again.keys(), ["c"]);
+    assert_eq!(again.get_value("c"), Some(json!(1)));
+}
+
+#[tokio::test]
+async fn concurrent_writes_of_the_same_key_last_writer_wins() {
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("k", json!(0))]).await;
+    s1.insert("k", 1).unwrap();
+    s2.insert("k", 2).unwrap();
+    s1.save().await.unwrap();
+    s2.save().await.unwrap();
+    assert_eq!(load(&store, &key).await.get_value("k"), Some(json!(2)));
+
+    let (s1, s2, key) = two_copies(&store, &[("k", json!(0))]).await;
+    s1.insert("k", 1).unwrap();
+    s2.insert("k", 2).unwrap();
+    s2.save().await.unwrap();
+    s1.save().await.unwrap();
+    assert_eq!(load(&store, &key).await.get_value("k"), Some(json!(1)));
+}
+
+#[tokio::test]
+async fn repeated_saves_of_one_session_after_a_conflict_keep_working() {
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[]).await;
+    s1.insert("a", 1).unwrap();
+    s1.save().await.unwrap();
+    s2.insert("b", 2).unwrap();
+    s2.save().await.unwrap();
+    // s2 now holds the current version: a further save does not undo s1's change.
+    s2.insert("c", 3).unwrap();
+    s2.save().await.unwrap();
+    assert_eq!(load(&store, &key).await.keys(), ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn forced_save_without_changes_does_not_undo_a_concurrent_save() {
+    // SESSION_SAVE_EVERY_REQUEST-style save: modified forced, nothing changed.
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
+    s1.get_value("x");
+    s1.set_modified(true);
+    s2.insert("y", 2).unwrap();
+    s2.remove("x");
+    s2.save().await.unwrap();
+    s1.save().await.unwrap();
+    assert_eq!(load(&store, &key).await.keys(), ["y"]);
+}
+
+#[tokio::test]
+async fn save_after_a_concurrent_cycle_key_is_interrupted() {
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
+    s2.cycle_key().await.unwrap();
+    s1.insert("y", 2).unwrap();
+    let err = s1.save().await.unwrap_err();
+    assert!(matches!(err, Error::SessionInterrupted), "{err:?}");
+    assert_eq!(load(&store, &key).await.session_key(), None);
+    let moved = load(&store, s2.session_key().unwrap().as_str()).await;
+    assert_eq!(moved.keys(), ["x"]);
+}
+
+// ----- malformed stored expiry -----
+
+#[tokio::test]
+async fn record_with_malformed_expiry_is_no_session() {
+    let store = MemoryStore::new();
+    for bad in [json!(true), json!([1]), json!({"a": 1}), json!("tomorrow")] {
+        let mut map = Map::new();
+        map.insert("user".into(), json!(42));
+        map.insert("_session_expiry".into(), bad.clone());
+        let record = Record {
+            data: Arc::new(map),
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+        };
+        let (key, _) = store.create(&record).await.unwrap();
+        let s = load(&store, key.as_str()).await;
+        assert_eq!(s.session_key(), None, "{bad}");
+        assert!(!s.contains_key("user"), "{bad}");
+        assert!(s.is_empty(), "{bad}");
+    }
+
+    // A well-formed one written the same way loads.
+    let mut map = Map::new();
+    map.insert("user".into(), json!(42));
+    map.insert("_session_expiry".into(), json!(3600));
+    let record = Record {
+        data: Arc::new(map),
+        expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+    };
+    let (key, _) = store.create(&record).await.unwrap();
+    let s = load(&store, key.as_str()).await;
+    assert_eq!(s.session_key(), Some(key));
+    assert_eq!(s.get_value("user"), Some(json!(42)));
+}
+
+// ----- Send / Sync -----
+
+#[test]
+fn session_and_its_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    send_sync_clone::<Session>();
+    send_sync_clone::<MemoryStore>();
+
+    let s = fresh(&MemoryStore::new());
+    send(&s.save());
+    send(&s.flush());
+    send(&s.cycle_key());
+    send(&s.create());
+    send(&s.delete());
+    send(&s.exists("abcdefghij"));
+    send(&Session::load(MemoryStore::new(), cfg(), "abcdefghij"));
+}
+
+#[tokio::test]
+async fn session_futures_run_on_spawned_tasks() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("a", 1).unwrap();
+    let task = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.save().await?;
+            s.cycle_key().await?;
+            let key = s.session_key().unwrap().to_string();
+            let exists = s.exists(&key).await?;
+            Ok::<_, Error>((key, exists))
+        })
+    };
+    let (key, exists) = task.await.unwrap().unwrap();
+    assert!(exists);
+    let loaded = tokio::spawn({
+        let store = store.clone();
+        async move { Session::load(store, cfg(), &key).await }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(loaded.get_value("a"), Some(json!(1)));
+}
+
+// ----- extremes and hygiene -----
+
+#[tokio::test]
+async fn extreme_inactivity_expiries_do_not_panic() {
+    let store = MemoryStore::new();
+    let s = fresh(&store);
+    s.insert("a", 1).unwrap();
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(i64::MAX))));
+    assert_eq!(s.get_expiry_age(), i64::MAX);
+    let _ = s.get_expiry_date();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+    let again = load(&store, key.as_str()).await;
+    assert_eq!(again.get_value("a"), Some(json!(1)));
+    assert_eq!(again.get_expiry_age(), i64::MAX);
+
+    let s = fresh(&store);
+    s.insert("a", 1).unwrap();
+    s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(i64::MIN))));
+    assert_eq!(s.get_expiry_age(), i64::MIN);
+    let _ = s.get_expiry_date();
+    s.save().await.unwrap();
+    let again = load(&store, s.session_key().unwrap().as_str()).await;
+    assert_eq!(again.session_key(), None, "already expired");
+}
+
+#[tokio::test]
+async fn debug_output_never_holds_the_key() {
+    let store = MemoryStore::new();
+    let (s, key) = saved(&store, &[("a", json!(1))]).await;
+    assert!(!format!("{s:?}").contains(&key));
+    assert!(!format!("{:?}", s.session_key().unwrap()).contains(&key));
+}
