@@ -97,7 +97,7 @@ mod tests {
         }
         async fn clear_expired(&self) -> Result<(), Error> {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 Err(Error::unavailable("store down"))
             } else {
                 Ok(())

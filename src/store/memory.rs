@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
-use super::{Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{CacheStore, Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
 
 /// Power of two, so that a shard is picked with a mask; enough that two cores rarely meet.
@@ -131,6 +131,22 @@ impl MemoryStore {
     }
 }
 
+impl CacheStore for MemoryStore {
+    async fn put(&self, key: &SessionKey, record: &Record) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut shard = self.write(key)?;
+        let version = shard.map.get(key).map_or(0, |e| e.version + 1);
+        let entry = Entry {
+            data: Arc::clone(&record.data),
+            expiry_date: record.expiry_date,
+            version,
+        };
+        shard.map.insert(key.clone(), entry);
+        shard.after_write(now);
+        Ok(())
+    }
+}
+
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let now = OffsetDateTime::now_utc();
@@ -142,6 +158,7 @@ impl SessionStore for MemoryStore {
             .map(|e| LoadedRecord {
                 data: Arc::clone(&e.data),
                 version: Version::from_counter(e.version),
+                expiry_date: Some(e.expiry_date),
             }))
     }
 

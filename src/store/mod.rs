@@ -33,7 +33,7 @@
 //!     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
 //!         let map = self.map()?;
 //!         Ok(map.get(key).filter(|(r, _)| r.expiry_date > OffsetDateTime::now_utc()).map(|(r, v)| {
-//!             LoadedRecord { data: r.data.clone(), version: Version::from_counter(*v) }
+//!             LoadedRecord { data: r.data.clone(), version: Version::from_counter(*v), expiry_date: Some(r.expiry_date) }
 //!         }))
 //!     }
 //!     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
@@ -96,6 +96,7 @@ use time::OffsetDateTime;
 
 use crate::{Error, SessionKey};
 
+mod cached;
 mod clear_expired;
 mod codec;
 #[cfg(any(test, feature = "conformance"))]
@@ -112,6 +113,7 @@ mod postgres;
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub use cached::{CacheStore, CachedStore};
 pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
@@ -139,13 +141,17 @@ pub struct Record {
     pub expiry_date: OffsetDateTime,
 }
 
-/// What `load` returns: the data and the version a later `save` must match.
+/// What `load` returns: the data, the version a later `save` must match, and when the
+/// record expires.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadedRecord {
     /// The session data.
     pub data: Data,
     /// The record's version at load time.
     pub version: Version,
+    /// When the record stops loading, if the store knows (a cache in front of this store
+    /// expires its copy then; `None` makes it fall back to a short TTL).
+    pub expiry_date: Option<OffsetDateTime>,
 }
 
 /// An opaque token that changes whenever a record is saved: a counter, or the stored bytes

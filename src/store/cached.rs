@@ -1,0 +1,339 @@
+//! `CachedStore`: a persistent store with a write-through cache in front (Django's
+//! `cached_db`).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::{Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
+
+/// A store that can also write a record under a key it is given: what a cache must do.
+pub trait CacheStore: SessionStore {
+    /// Stores `record` under `key`, replacing whatever is there.
+    fn put(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Reads the cache first and falls back to the persistent store, refilling the cache; writes
+/// go to the persistent store first, then the cache; deletes hit both. Django's `cached_db`,
+/// for any two stores: a [`MemoryStore`](crate::MemoryStore) or Redis in front of a database.
+///
+/// The persistent store decides: its compare-and-swap versions travel with the cached copy,
+/// so a save based on a cached read is checked against the persistent record. A cache that
+/// fails is logged and bypassed, as in Django, except when deleting: a session must not
+/// survive its logout in a stale cache, so a failed cache delete is an error.
+///
+/// ```
+/// use sessionbase::{MemoryStore, SessionLayer};
+/// use sessionbase::store::CachedStore;
+///
+/// # fn persistent() -> MemoryStore { MemoryStore::new() }
+/// // In production the second store would be a database store.
+/// let store = CachedStore::new(MemoryStore::new(), persistent());
+/// let layer = SessionLayer::new(store);
+/// ```
+#[derive(Clone)]
+pub struct CachedStore<C, P> {
+    cache: C,
+    persistent: P,
+    refill_ttl: Duration,
+}
+
+impl<C, P> std::fmt::Debug for CachedStore<C, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("refill_ttl", &self.refill_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+const ENVELOPE_DATA: &str = "d";
+const ENVELOPE_VERSION: &str = "v";
+
+impl<C: CacheStore, P: SessionStore> CachedStore<C, P> {
+    /// `cache` in front of `persistent`.
+    pub fn new(cache: C, persistent: P) -> Self {
+        Self {
+            cache,
+            persistent,
+            refill_ttl: Duration::minutes(5),
+        }
+    }
+
+    /// How long a record refilled from a persistent store that does not report expiry dates
+    /// stays cached (default 5 minutes). Stores in this crate report them, so the cached copy
+    /// expires with the record.
+    pub fn with_refill_ttl(mut self, ttl: Duration) -> Self {
+        self.refill_ttl = ttl;
+        self
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// The persistent store.
+    pub fn persistent(&self) -> &P {
+        &self.persistent
+    }
+
+    async fn refill(
+        &self,
+        key: &SessionKey,
+        data: &Data,
+        version: &Version,
+        expiry_date: OffsetDateTime,
+    ) {
+        if expiry_date <= OffsetDateTime::now_utc() {
+            return self.forget(key).await;
+        }
+        let record = Record {
+            data: wrap(data, version),
+            expiry_date,
+        };
+        if let Err(error) = self.cache.put(key, &record).await {
+            tracing::error!(%error, "Error saving to cache; dropping the cached copy");
+            self.forget(key).await;
+        }
+    }
+
+    /// Drops the cached copy so that the next load reads the persistent store.
+    async fn forget(&self, key: &SessionKey) {
+        if let Err(error) = self.cache.delete(key).await {
+            tracing::error!(%error, "Error deleting from cache");
+        }
+    }
+}
+
+/// The cached form: the data and the persistent store's version.
+fn wrap(data: &Data, version: &Version) -> Data {
+    let mut envelope = Map::with_capacity(2);
+    envelope.insert(ENVELOPE_DATA.into(), Value::Object(Map::clone(data)));
+    envelope.insert(ENVELOPE_VERSION.into(), version_to_json(version));
+    Arc::new(envelope)
+}
+
+fn unwrap(envelope: &Map<String, Value>) -> Option<(Data, Version)> {
+    let Value::Object(data) = envelope.get(ENVELOPE_DATA)? else {
+        return None;
+    };
+    let version = version_from_json(envelope.get(ENVELOPE_VERSION)?)?;
+    Some((Arc::new(data.clone()), version))
+}
+
+fn version_to_json(version: &Version) -> Value {
+    if let Some(n) = version.as_counter() {
+        serde_json::json!({ "c": n })
+    } else if let Some(bytes) = version.as_bytes() {
+        serde_json::json!({ "b": STANDARD_NO_PAD.encode(bytes) })
+    } else {
+        Value::Null
+    }
+}
+
+fn version_from_json(value: &Value) -> Option<Version> {
+    match value {
+        Value::Null => Some(Version::unversioned()),
+        Value::Object(o) => {
+            if let Some(n) = o.get("c") {
+                n.as_u64().map(Version::from_counter)
+            } else {
+                let b64 = o.get("b")?.as_str()?;
+                STANDARD_NO_PAD.decode(b64).ok().map(Version::from_bytes)
+            }
+        }
+        _ => None,
+    }
+}
+
+impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        self.persistent.parse_key(cookie_value)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        match self.cache.load(key).await {
+            Ok(Some(cached)) => match unwrap(&cached.data) {
+                Some((data, version)) => {
+                    return Ok(Some(LoadedRecord {
+                        data,
+                        version,
+                        expiry_date: cached.expiry_date,
+                    }));
+                }
+                None => tracing::warn!(
+                    "cached session is not in the cached store's format; reading the persistent store"
+                ),
+            },
+            Ok(None) => {}
+            // Django counts any cache error as a miss.
+            Err(error) => {
+                tracing::warn!(%error, "session cache failed; reading the persistent store")
+            }
+        }
+        let Some(record) = self.persistent.load(key).await? else {
+            return Ok(None);
+        };
+        let expiry_date = record
+            .expiry_date
+            .unwrap_or_else(|| OffsetDateTime::now_utc() + self.refill_ttl);
+        self.refill(key, &record.data, &record.version, expiry_date)
+            .await;
+        Ok(Some(record))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        let (key, version) = self.persistent.create(record).await?;
+        self.refill(&key, &record.data, &version, record.expiry_date)
+            .await;
+        Ok((key, version))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let outcome = self.persistent.save(key, record, expected).await?;
+        match &outcome {
+            SaveOutcome::Saved { key, version } => {
+                self.refill(key, &record.data, version, record.expiry_date)
+                    .await;
+            }
+            // The cached copy is stale or dead: the retry must read the persistent store.
+            SaveOutcome::Conflict | SaveOutcome::Gone => self.forget(key).await,
+        }
+        Ok(outcome)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.persistent.delete(key).await?;
+        self.cache.delete(key).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        match self.cache.exists(key).await {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "session cache failed; asking the persistent store")
+            }
+        }
+        self.persistent.exists(key).await
+    }
+
+    async fn clear_expired(&self) -> Result<(), Error> {
+        self.persistent.clear_expired().await?;
+        if let Err(error) = self.cache.clear_expired().await {
+            tracing::warn!(%error, "clearing expired sessions from the cache failed");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::store::conformance::{Exceptions, run};
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_memory_over_memory() {
+        run(
+            CachedStore::new(MemoryStore::new(), MemoryStore::new()),
+            Exceptions::none(),
+        )
+        .await;
+    }
+
+    fn record(v: Value) -> Record {
+        Record {
+            data: Arc::new(v.as_object().cloned().unwrap()),
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_hit_the_cache_and_misses_refill_it() {
+        let (cache, db) = (MemoryStore::new(), MemoryStore::new());
+        let store = CachedStore::new(cache.clone(), db.clone());
+        let (key, _) = store.create(&record(json!({"a": 1}))).await.unwrap();
+        assert!(
+            cache.load(&key).await.unwrap().is_some(),
+            "create writes through"
+        );
+
+        // The cache answers even when the persistent copy is gone (Django: 0 DB queries).
+        let cached = cache.load(&key).await.unwrap().unwrap();
+        db.delete(&key).await.unwrap();
+        assert_eq!(store.load(&key).await.unwrap().unwrap().data["a"], json!(1));
+
+        // A miss reads the persistent store and refills the cache.
+        cache.delete(&key).await.unwrap();
+        let (key2, _) = db.create(&record(json!({"b": 2}))).await.unwrap();
+        assert!(cache.load(&key2).await.unwrap().is_none());
+        assert_eq!(
+            store.load(&key2).await.unwrap().unwrap().data["b"],
+            json!(2)
+        );
+        assert!(
+            cache.load(&key2).await.unwrap().is_some(),
+            "a miss refills the cache"
+        );
+        drop(cached);
+    }
+
+    #[tokio::test]
+    async fn a_stale_cached_version_conflicts_then_the_retry_reads_the_database() {
+        let (cache, db) = (MemoryStore::new(), MemoryStore::new());
+        let store = CachedStore::new(cache.clone(), db.clone());
+        let (key, _) = store.create(&record(json!({"n": 0}))).await.unwrap();
+        let stale = store.load(&key).await.unwrap().unwrap();
+        // Someone saves through the database directly: the cached copy is now stale.
+        let fresh = db.load(&key).await.unwrap().unwrap();
+        db.save(&key, &record(json!({"n": 1})), &fresh.version)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .save(&key, &record(json!({"n": 2})), &stale.version)
+                .await
+                .unwrap(),
+            SaveOutcome::Conflict
+        );
+        let reloaded = store.load(&key).await.unwrap().unwrap();
+        assert_eq!(
+            reloaded.data["n"],
+            json!(1),
+            "after a conflict the cache is bypassed"
+        );
+        assert!(matches!(
+            store
+                .save(&key, &record(json!({"n": 3})), &reloaded.version)
+                .await
+                .unwrap(),
+            SaveOutcome::Saved { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn deletes_hit_both() {
+        let (cache, db) = (MemoryStore::new(), MemoryStore::new());
+        let store = CachedStore::new(cache.clone(), db.clone());
+        let (key, _) = store.create(&record(json!({"a": 1}))).await.unwrap();
+        store.delete(&key).await.unwrap();
+        assert!(cache.load(&key).await.unwrap().is_none());
+        assert!(db.load(&key).await.unwrap().is_none());
+        assert!(store.load(&key).await.unwrap().is_none());
+    }
+}
