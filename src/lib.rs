@@ -74,9 +74,9 @@ pub use store::MemoryStore;
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+pub use store::SessionStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::SessionStore;
 
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]
