@@ -10,6 +10,9 @@ use time::{Duration, OffsetDateTime};
 use crate::config::SameSite;
 use crate::{SessionConfig, SessionKey};
 
+/// The most bytes of `name=value` browsers keep in one cookie.
+pub(crate) const MAX_COOKIE_SIZE: usize = 4096;
+
 /// What the request said about the session cookie.
 #[derive(Debug, Default)]
 pub(crate) struct IncomingCookie {

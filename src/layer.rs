@@ -336,6 +336,16 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
         tracing::error!("session saved without a key");
         return response;
     };
+    // Browsers drop a larger cookie silently, which would lose the session without a trace.
+    let size = session.config().cookie_name.len() + 1 + key.as_str().len();
+    if size > cookie::MAX_COOKIE_SIZE {
+        let error = Error::CookieTooLarge {
+            size,
+            limit: cookie::MAX_COOKIE_SIZE,
+        };
+        tracing::error!(%error, "not sending a session cookie browsers would drop");
+        return on_error.on_error(&error);
+    }
     match cookie::set_cookie(
         session.config(),
         key.as_str(),

@@ -11,8 +11,7 @@ use crate::expiry::{self, EXPIRY_KEY, Expiry};
 use crate::signing::{self, COOKIE_SALT, Signer, SigningError};
 use crate::{Error, SessionKey};
 
-/// The most bytes browsers keep for a cookie's name, `=` and value together.
-pub const MAX_COOKIE_SIZE: usize = 4096;
+use crate::cookie::MAX_COOKIE_SIZE;
 
 /// Django's `SESSION_COOKIE_AGE`: two weeks.
 const DEFAULT_COOKIE_AGE: Duration = Duration::seconds(1_209_600);
@@ -48,10 +47,11 @@ const DEFAULT_COOKIE_NAME: &str = "sessionid";
 ///   against a value in the session) when replay matters.
 /// - **`flush` and `cycle_key` cannot invalidate old cookies**: they only stop sending them.
 ///   Logging out removes the cookie from the browser, not from an attacker who copied it.
-/// - The cookie must fit in [`MAX_COOKIE_SIZE`] bytes (name, `=` and value): a larger
-///   session is an [`Error::CookieTooLarge`] from the save, never a cookie browsers silently
-///   drop. Set [`with_cookie_name`](Self::with_cookie_name) to the configured
-///   `SessionConfig::cookie_name` if it is not the default, so that the limit is exact.
+/// - The cookie must fit in [`MAX_COOKIE_SIZE`](Self::MAX_COOKIE_SIZE) bytes (name, `=`
+///   and value): a larger session is an [`Error::CookieTooLarge`] from the save, never a
+///   cookie browsers silently drop. Set [`with_cookie_name`](Self::with_cookie_name) to the
+///   configured `SessionConfig::cookie_name` if it is not the default, so that the limit is
+///   exact.
 ///
 /// # Expiry, and how it differs from Django
 ///
@@ -113,7 +113,7 @@ impl fmt::Debug for CookieStore {
 }
 
 /// Whether `value` has the shape of a signed value: `[A-Za-z0-9_\-.:]`, at least two `:`,
-/// at most [`MAX_COOKIE_SIZE`] bytes.
+/// at most `MAX_COOKIE_SIZE` bytes.
 fn is_signed_value(value: &str) -> bool {
     value.len() <= MAX_COOKIE_SIZE
         && value
@@ -132,6 +132,9 @@ fn reason(error: &SigningError) -> &'static str {
 }
 
 impl CookieStore {
+    /// The most bytes browsers keep for a cookie's name, `=` and value together: 4096.
+    pub const MAX_COOKIE_SIZE: usize = MAX_COOKIE_SIZE;
+
     /// A store that signs with `secret` (Django's `SECRET_KEY`), with Django's defaults: a
     /// cookie age of two weeks and the cookie name `sessionid`.
     ///
@@ -189,8 +192,8 @@ impl CookieStore {
     }
 
     /// Sets the cookie name (`sessionid` by default), used only for the size limit: the name,
-    /// `=` and the value must fit in [`MAX_COOKIE_SIZE`] bytes. Use the same value as
-    /// `SessionConfig::cookie_name`.
+    /// `=` and the value must fit in [`MAX_COOKIE_SIZE`](Self::MAX_COOKIE_SIZE) bytes. Use
+    /// the same value as `SessionConfig::cookie_name`.
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.inner).cookie_name = name.into();
         self
