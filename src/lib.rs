@@ -49,6 +49,8 @@
 
 mod config;
 mod cookie;
+#[cfg(feature = "django")]
+pub mod django;
 mod error;
 pub mod expiry;
 mod extract;

@@ -41,6 +41,19 @@ const TEST_COOKIE_VALUE: &str = "worked";
 
 /// How many times a save reloads and re-applies its changes after losing a race.
 const MAX_SAVE_ATTEMPTS: u32 = 16;
+/// The longest pause between two attempts of a save that keeps losing races.
+const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
+
+/// A random pause before retry `n` (from 1) of a save that lost a race: uniform over a window
+/// that doubles from 1 ms up to [`MAX_CONFLICT_BACKOFF`]. Without it, losers retry in
+/// lockstep and each round lets exactly one of them through.
+fn conflict_backoff(n: u32) -> std::time::Duration {
+    use rand::RngExt as _;
+    let window = std::time::Duration::from_millis(1)
+        .saturating_mul(1 << n.saturating_sub(1).min(7))
+        .min(MAX_CONFLICT_BACKOFF);
+    window.mul_f64(rand::rng().random::<f64>())
+}
 
 static EMPTY: LazyLock<Data> = LazyLock::new(|| Arc::new(Map::new()));
 
@@ -540,6 +553,7 @@ impl Session {
         };
         let store = &self.inner.store;
         let mut rebased = false;
+        let mut conflicts = 0;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let record = self.record(Arc::clone(&data));
             match store.save(&key, &record, &version).await? {
@@ -558,6 +572,8 @@ impl Session {
                 }
                 SaveOutcome::Gone => return Err(Error::SessionInterrupted),
                 SaveOutcome::Conflict => {
+                    conflicts += 1;
+                    tokio::time::sleep(conflict_backoff(conflicts)).await;
                     let Some(fresh) = store.load(&key).await? else {
                         return Err(Error::SessionInterrupted);
                     };

@@ -88,12 +88,32 @@ impl std::fmt::Debug for Signer {
 }
 
 fn derive_key(salt: &str, secret: &[u8]) -> [u8; 32] {
-    // Django's salted_hmac: the HMAC key is SHA256(key_salt + secret), key_salt = salt + "signer".
+    // Django's TimestampSigner uses salted_hmac with key_salt = salt + "signer".
+    salted_key(&[salt.as_bytes(), b"signer"], secret)
+}
+
+/// Django's `salted_hmac` key: `SHA256(key_salt + secret)`.
+fn salted_key(key_salt: &[&[u8]], secret: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(salt.as_bytes());
-    hasher.update(b"signer");
+    for part in key_salt {
+        hasher.update(part);
+    }
     hasher.update(secret);
     hasher.finalize().into()
+}
+
+/// Django's `salted_hmac(key_salt, value, secret, algorithm="sha256")`: HMAC-SHA256 of
+/// `value` keyed on `SHA256(key_salt + secret)`.
+///
+/// ```
+/// use sessionbase::signing::salted_hmac_sha256;
+///
+/// let mac = salted_hmac_sha256("some.salt", b"value", b"secret");
+/// assert_eq!(mac.len(), 32);
+/// ```
+pub fn salted_hmac_sha256(key_salt: &str, value: &[u8], secret: &[u8]) -> [u8; 32] {
+    let key = salted_key(&[key_salt.as_bytes()], secret);
+    Signer::mac(&key, value).finalize().into_bytes().into()
 }
 
 impl Signer {

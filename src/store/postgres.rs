@@ -1,5 +1,804 @@
-//! `PostgresStore`: work in progress.
+//! `PostgresStore`: Django's `db` backend on PostgreSQL, through sqlx.
 
-/// Sessions in PostgreSQL through sqlx (Django's `db`).
-#[derive(Clone, Debug)]
-pub struct PostgresStore;
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+
+use super::sql::{self, DEFAULT_TABLE, Dialect, Queries};
+use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
+
+fn map_err(error: sqlx::Error) -> Error {
+    sql::map_err(Dialect::Postgres, error)
+}
+
+/// Sessions in PostgreSQL, in Django's `django_session` table: Django's `db` session backend,
+/// shared by every instance of a service (and by a Django project) that uses the database.
+///
+/// The table has Django's schema (`session_key varchar(40)` primary key, `session_data text`,
+/// `expire_date timestamp with time zone`), and [`migrate`](Self::migrate) creates it with
+/// the DDL of Django's migration, indexes included. `session_data` is [`Codec`]'s encoding:
+/// plain JSON by default, or with [`with_codec`](Self::with_codec)`(`[`Codec::django`]`)`
+/// exactly Django's `SessionBase.encode`, so that a Django project and Rust services with the
+/// same `SECRET_KEY` can share the sessions.
+///
+/// As in Django: `create` only inserts (a taken key means another key is drawn), `save` only
+/// updates (a deleted record is never resurrected), a record loads only while
+/// `expire_date > now`, and [`clear_expired`](SessionStore::clear_expired) deletes the rows
+/// with `expire_date < now`. Unlike Django, [`exists`](SessionStore::exists) is false for an
+/// expired row that has not been cleared yet. Saves are compare-and-swap on the stored
+/// `session_data` text, so concurrent requests (on any instance) that change different keys
+/// both keep their change. `now` is this process's clock, as in Django. Cloning is cheap and
+/// shares the pool.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use sessionbase::store::Codec;
+/// use sessionbase::{PostgresStore, Session, SessionLayer};
+///
+/// async fn index(session: Session) -> Result<String, sessionbase::Error> {
+///     let visits: u64 = session.get("visits")?.unwrap_or(0);
+///     session.insert("visits", visits + 1)?;
+///     Ok(format!("{visits} earlier visits"))
+/// }
+///
+/// # async fn run() -> Result<(), sessionbase::Error> {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test")
+///     .await?
+///     // Optional: read and write sessions exactly as a Django project with this secret.
+///     .with_codec(Codec::django("django-secret-key", Vec::<String>::new()));
+/// store.migrate().await?;
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::new(store));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queries: Queries,
+    codec: Codec,
+}
+
+impl PostgresStore {
+    /// A store over `pool`, using the table `django_session` and plain JSON.
+    ///
+    /// Build the pool yourself to choose its size and timeouts: a request whose session
+    /// cannot get a connection within the pool's `acquire_timeout` fails with
+    /// [`Error::StoreUnavailable`] (503).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            shared: Arc::new(Shared {
+                queries: Queries::new(Dialect::Postgres, DEFAULT_TABLE),
+                codec: Codec::plain(),
+            }),
+        }
+    }
+
+    /// Opens a pool with sqlx's defaults on `url`
+    /// (`postgres://user:password@host:5432/database`) and checks that it connects.
+    ///
+    /// Fails with [`Error::Config`] for a malformed URL and [`Error::StoreUnavailable`]
+    /// when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new().connect(url).await.map_err(map_err)?;
+        Ok(Self::new(pool))
+    }
+
+    /// Uses the table `table` (in the connection's `search_path`) instead of
+    /// `django_session`. The name must match `[A-Za-z_][A-Za-z0-9_]*` and have at most 63
+    /// characters, or this fails with [`Error::Config`]: it is the one part of the SQL that is
+    /// not a bound parameter. It is quoted, so it is case-sensitive.
+    pub fn with_table(self, table: &str) -> Result<Self, Error> {
+        sql::validate_table(table)?;
+        Ok(Self {
+            pool: self.pool,
+            shared: Arc::new(Shared {
+                queries: Queries::new(Dialect::Postgres, table),
+                codec: self.shared.codec.clone(),
+            }),
+        })
+    }
+
+    /// Encodes `session_data` with `codec`: [`Codec::django`] to write and read exactly what
+    /// Django's `SessionBase.encode` does. The default is [`Codec::plain`] JSON.
+    pub fn with_codec(self, codec: Codec) -> Self {
+        Self {
+            pool: self.pool,
+            shared: Arc::new(Shared {
+                queries: Queries::new(Dialect::Postgres, &self.shared.queries.table),
+                codec,
+            }),
+        }
+    }
+
+    /// Creates the table and its indexes if they do not exist, with the DDL of Django's
+    /// `sessions` migration on PostgreSQL (plus `IF NOT EXISTS`):
+    ///
+    /// ```sql
+    /// CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY,
+    ///     "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL);
+    /// CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date");
+    /// CREATE INDEX "django_session_session_key_c0390e0f_like" ON "django_session"
+    ///     ("session_key" varchar_pattern_ops);
+    /// ```
+    ///
+    /// Index names follow Django's scheme for other table names too, so on a table Django
+    /// created this changes nothing. It runs in one transaction under an advisory lock, so
+    /// instances starting together can all call it.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; the lock
+        // (released at commit) serialises migrations of this table.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("sessionbase migrate {}", self.table()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for statement in &self.shared.queries.migrate {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    /// The pool the store uses.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The table the store uses.
+    pub fn table(&self) -> &str {
+        &self.shared.queries.table
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.table())
+            .field("signed", &self.shared.codec.is_signed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore for PostgresStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let row: Option<(String, OffsetDateTime)> = sqlx::query_as(&self.shared.queries.load)
+            .bind(key.as_str())
+            .bind(OffsetDateTime::now_utc())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        // Corrupt data is no session (the codec logs it).
+        Ok(row.and_then(|(text, expire_date)| {
+            let data = self.shared.codec.decode(&text)?;
+            Some(LoadedRecord {
+                data: Arc::new(data),
+                version: Version::from_bytes(text.into_bytes()),
+                expiry_date: Some(expire_date),
+            })
+        }))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        let text = self.shared.codec.encode(&record.data)?;
+        for _ in 0..sql::CREATE_ATTEMPTS {
+            let key = SessionKey::generate()?;
+            let inserted = sqlx::query(&self.shared.queries.insert)
+                .bind(key.as_str())
+                .bind(&text)
+                .bind(record.expiry_date)
+                .execute(&self.pool)
+                .await;
+            match inserted {
+                Ok(_) => return Ok((key, Version::from_bytes(text.into_bytes()))),
+                Err(error) if sql::is_unique_violation(&error) => continue,
+                Err(error) => return Err(map_err(error)),
+            }
+        }
+        Err(Error::store(format!(
+            "no unused session key found in {} attempts",
+            sql::CREATE_ATTEMPTS
+        )))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let now = OffsetDateTime::now_utc();
+        // A version that is not text this store wrote can match no row.
+        if let Some(expected) = expected
+            .as_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            let text = self.shared.codec.encode(&record.data)?;
+            let updated = sqlx::query(&self.shared.queries.update)
+                .bind(&text)
+                .bind(record.expiry_date)
+                .bind(key.as_str())
+                .bind(expected)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+            if updated.rows_affected() > 0 {
+                return Ok(SaveOutcome::Saved {
+                    key: key.clone(),
+                    version: Version::from_bytes(text.into_bytes()),
+                });
+            }
+        }
+        let live = sqlx::query(&self.shared.queries.live)
+            .bind(key.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(if live.is_some() {
+            SaveOutcome::Conflict
+        } else {
+            SaveOutcome::Gone
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        sqlx::query(&self.shared.queries.delete)
+            .bind(key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Whether a live record exists: unlike Django's `exists`, an expired row that
+    /// `clear_expired` has not removed yet does not count.
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let live = sqlx::query(&self.shared.queries.live)
+            .bind(key.as_str())
+            .bind(OffsetDateTime::now_utc())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(live.is_some())
+    }
+
+    /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
+    async fn clear_expired(&self) -> Result<(), Error> {
+        sqlx::query(&self.shared.queries.clear_expired)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::{Exceptions, run};
+    use serde_json::{Map, Value, json};
+    use std::future::Future;
+    use time::Duration;
+    use time::macros::datetime;
+
+    /// Django's `SessionBase.encode({"hello": "world"})` with the SessionStore salt,
+    /// `SECRET_KEY = "django_tests_secret_key"`, at 1700000000.
+    const DJANGO_HELLO: &str =
+        "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:tWy-azdqKYIwu_o6Ht3nBxc5SvPyROA4n-zKWAcm4Cc";
+
+    fn django_codec() -> Codec {
+        Codec::django("django_tests_secret_key", Vec::<String>::new())
+    }
+
+    fn database_url() -> Option<String> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                eprintln!("skipping PostgreSQL tests: DATABASE_URL not set");
+                None
+            }
+        }
+    }
+
+    async fn pool(url: &str) -> PgPool {
+        // Small pools: the suites run in parallel against one server.
+        PgPoolOptions::new()
+            .max_connections(5)
+            .connect(url)
+            .await
+            .expect("connect to DATABASE_URL")
+    }
+
+    /// Runs `body` with a migrated store on a table of its own, then drops the table, even
+    /// when `body` panics. Returns early, with a note on stderr, without `DATABASE_URL`.
+    async fn with_store<F, Fut>(body: F)
+    where
+        F: FnOnce(PostgresStore) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(url) = database_url() else { return };
+        let table = format!(
+            "django_session_t{}",
+            &SessionKey::generate().unwrap().as_str()[..16]
+        );
+        let store = PostgresStore::new(pool(&url).await)
+            .with_table(&table)
+            .unwrap();
+        store.migrate().await.unwrap();
+        let result = tokio::spawn(body(store.clone())).await;
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.pool().close().await;
+        if let Err(error) = result {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => panic!("test task failed: {error}"),
+            }
+        }
+    }
+
+    fn record(value: Value, expiry_date: OffsetDateTime) -> Record {
+        let Value::Object(map) = value else {
+            panic!("not an object")
+        };
+        Record {
+            data: Arc::new(map),
+            expiry_date,
+        }
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn in_an_hour() -> OffsetDateTime {
+        OffsetDateTime::now_utc() + Duration::hours(1)
+    }
+
+    async fn insert_raw(store: &PostgresStore, key: &str, data: &str, expire: OffsetDateTime) {
+        sqlx::query(&format!(
+            "INSERT INTO \"{}\" VALUES ($1, $2, $3)",
+            store.table()
+        ))
+        .bind(key)
+        .bind(data)
+        .bind(expire)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    async fn raw_data(store: &PostgresStore, key: &SessionKey) -> Option<String> {
+        sqlx::query_scalar(&format!(
+            "SELECT session_data FROM \"{}\" WHERE session_key = $1",
+            store.table()
+        ))
+        .bind(key.as_str())
+        .fetch_optional(store.pool())
+        .await
+        .unwrap()
+    }
+
+    async fn count(store: &PostgresStore) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\"", store.table()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        with_store(|store| async move { run(store, Exceptions::none()).await }).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_with_django_codec() {
+        with_store(|store| async move {
+            run(store.with_codec(django_codec()), Exceptions::none()).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn schema_is_djangos() {
+        with_store(|store| async move {
+            // Migrating again is harmless.
+            store.migrate().await.unwrap();
+            let t = store.table().to_owned();
+            let columns: Vec<(String, String, Option<i32>, String)> = sqlx::query_as(
+                "SELECT column_name::text, data_type::text, character_maximum_length::int, \
+                 is_nullable::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+            )
+            .bind(&t)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(
+                columns,
+                vec![
+                    (
+                        "session_key".into(),
+                        "character varying".into(),
+                        Some(40),
+                        "NO".into()
+                    ),
+                    ("session_data".into(), "text".into(), None, "NO".into()),
+                    (
+                        "expire_date".into(),
+                        "timestamp with time zone".into(),
+                        None,
+                        "NO".into()
+                    ),
+                ]
+            );
+            let indexes: Vec<(String, String)> = sqlx::query_as(
+                "SELECT indexname::text, indexdef FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename = $1 ORDER BY indexname",
+            )
+            .bind(&t)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            let expire = sql::django_index_name(Dialect::Postgres, &t, "expire_date", "");
+            let like = sql::django_index_name(Dialect::Postgres, &t, "session_key", "_like");
+            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let mut expected = vec![
+                (
+                    expire.clone(),
+                    format!("CREATE INDEX {expire} ON {schema}.{t} USING btree (expire_date)"),
+                ),
+                (
+                    format!("{t}_pkey"),
+                    format!(
+                        "CREATE UNIQUE INDEX {t}_pkey ON {schema}.{t} USING btree (session_key)"
+                    ),
+                ),
+                (
+                    like.clone(),
+                    format!(
+                        "CREATE INDEX {like} ON {schema}.{t} USING btree \
+                         (session_key varchar_pattern_ops)"
+                    ),
+                ),
+            ];
+            expected.sort();
+            assert_eq!(indexes, expected);
+            let primary_key: Vec<String> = sqlx::query_scalar(
+                "SELECT a.attname::text FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = quote_ident($1)::regclass AND i.indisprimary",
+            )
+            .bind(&t)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(primary_key, vec!["session_key".to_owned()]);
+        })
+        .await;
+    }
+
+    #[test]
+    fn default_ddl_is_djangos() {
+        let queries = Queries::new(Dialect::Postgres, DEFAULT_TABLE);
+        assert_eq!(
+            queries.migrate,
+            vec![
+                "CREATE TABLE IF NOT EXISTS \"django_session\" (\"session_key\" varchar(40) NOT NULL \
+                 PRIMARY KEY, \"session_data\" text NOT NULL, \"expire_date\" timestamp with time \
+                 zone NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS \"django_session_expire_date_a5c62663\" ON \
+                 \"django_session\" (\"expire_date\")",
+                "CREATE INDEX IF NOT EXISTS \"django_session_session_key_c0390e0f_like\" ON \
+                 \"django_session\" (\"session_key\" varchar_pattern_ops)",
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migrate_on_a_table_django_created_changes_nothing() {
+        with_store(|store| async move {
+            let t = store.table().to_owned();
+            let expire = sql::django_index_name(Dialect::Postgres, &t, "expire_date", "");
+            let like = sql::django_index_name(Dialect::Postgres, &t, "session_key", "_like");
+            // What Django's migration runs (sqlmigrate sessions 0001), for this table name.
+            for statement in [
+                format!("DROP TABLE \"{t}\""),
+                format!(
+                    "CREATE TABLE \"{t}\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+                     \"session_data\" text NOT NULL, \"expire_date\" timestamp with time zone \
+                     NOT NULL)"
+                ),
+                format!("CREATE INDEX \"{expire}\" ON \"{t}\" (\"expire_date\")"),
+                format!("CREATE INDEX \"{like}\" ON \"{t}\" (\"session_key\" varchar_pattern_ops)"),
+            ] {
+                sqlx::query(&statement).execute(store.pool()).await.unwrap();
+            }
+            store.migrate().await.unwrap();
+            let indexes: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename = $1",
+            )
+            .bind(&t)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(indexes, 3, "primary key, expire_date, like");
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_migrations_succeed() {
+        with_store(|store| async move {
+            sqlx::query(&format!("DROP TABLE \"{}\"", store.table()))
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.migrate().await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap().expect("a concurrent migrate failed");
+            }
+            assert_eq!(count(&store).await, 0);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_django_wrote_loads() {
+        with_store(|store| async move {
+            let store = store.with_codec(django_codec());
+            let expire = datetime!(2999-01-01 00:00:00.123456 UTC);
+            insert_raw(&store, "djangowrotethis1", DJANGO_HELLO, expire).await;
+            let key = store.parse_key("djangowrotethis1").unwrap();
+            let loaded = store.load(&key).await.unwrap().expect("loads");
+            assert_eq!(*loaded.data, object(json!({"hello": "world"})));
+            assert_eq!(loaded.expiry_date, Some(expire));
+            assert!(store.exists(&key).await.unwrap());
+            // Without the secret, Django's signed data is corrupt: no session.
+            let plain = store.with_codec(Codec::plain());
+            assert!(plain.load(&key).await.unwrap().is_none());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_data_is_djangos_encode_and_expire_date_a_timestamptz() {
+        with_store(|store| async move {
+            let codec = django_codec();
+            let store = store.with_codec(codec.clone());
+            let data = json!({"hello": "world", "n": [1, 2]});
+            // Microsecond precision, any offset: stored as the same instant.
+            let expire = datetime!(2999-05-06 09:08:09.123456 +02:00);
+            let (key, _) = store.create(&record(data.clone(), expire)).await.unwrap();
+            let text = raw_data(&store, &key).await.unwrap();
+            assert_eq!(text.split(':').count(), 3, "payload:timestamp:signature");
+            assert_eq!(codec.decode(&text), Some(object(data.clone())));
+            let (stored, as_utc_text): (OffsetDateTime, String) = sqlx::query_as(&format!(
+                "SELECT expire_date, (expire_date AT TIME ZONE 'UTC')::text FROM \"{}\" \
+                 WHERE session_key = $1",
+                store.table()
+            ))
+            .bind(key.as_str())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(stored, expire);
+            assert_eq!(as_utc_text, "2999-05-06 07:08:09.123456");
+            let loaded = store.load(&key).await.unwrap().unwrap();
+            assert_eq!(loaded.expiry_date, Some(expire));
+
+            let plain = store.with_codec(Codec::plain());
+            let (key, _) = plain.create(&record(data, in_an_hour())).await.unwrap();
+            assert_eq!(
+                raw_data(&plain, &key).await.unwrap(),
+                r#"{"hello":"world","n":[1,2]}"#
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_rows_never_load_and_clear_expired_deletes_them() {
+        with_store(|store| async move {
+            let store = store.with_codec(django_codec());
+            let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+            insert_raw(&store, "expiredrow000001", DJANGO_HELLO, past).await;
+            insert_raw(
+                &store,
+                "expiredrow000002",
+                DJANGO_HELLO,
+                datetime!(2000-01-01 00:00 UTC),
+            )
+            .await;
+            insert_raw(&store, "liverow000000001", DJANGO_HELLO, in_an_hour()).await;
+            for key in ["expiredrow000001", "expiredrow000002"] {
+                let key = store.parse_key(key).unwrap();
+                assert!(store.load(&key).await.unwrap().is_none());
+                assert!(!store.exists(&key).await.unwrap());
+                let outcome = store
+                    .save(
+                        &key,
+                        &record(json!({}), in_an_hour()),
+                        &Version::from_bytes(DJANGO_HELLO.as_bytes().to_vec()),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(outcome, SaveOutcome::Gone, "an expired row was revived");
+            }
+            assert_eq!(count(&store).await, 3);
+            store.clear_expired().await.unwrap();
+            assert_eq!(count(&store).await, 1);
+            let live = store.parse_key("liverow000000001").unwrap();
+            assert!(store.load(&live).await.unwrap().is_some());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn corrupt_session_data_is_no_session() {
+        with_store(|store| async move {
+            let signed = store.clone().with_codec(django_codec());
+            for (i, data) in [
+                "not json",
+                "{\"a\":",
+                "[1,2]",
+                "",
+                "bad:encoded:value",
+                "Zmxhc2tkajphbGtkamY=",
+                "b'invalid data':1r31eq:Wu-C_6_Pyb3z0NiQ50o0gsctmss0MFrIyFIN3kTJdTY",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let key = format!("corrupt{i:09}");
+                insert_raw(&store, &key, data, in_an_hour()).await;
+                let key = store.parse_key(&key).unwrap();
+                assert!(store.load(&key).await.unwrap().is_none(), "{data:?}");
+                assert!(signed.load(&key).await.unwrap().is_none(), "{data:?}");
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sql_hostile_keys_are_rejected_and_harmless() {
+        with_store(|store| async move {
+            let (real, _) = store
+                .create(&record(json!({"keep": 1}), in_an_hour()))
+                .await
+                .unwrap();
+            let t = store.table().to_owned();
+            for value in [
+                format!("'; DROP TABLE {t}; --"),
+                format!("\"; DROP TABLE \"{t}\"; --"),
+                "abc' OR '1'='1".to_owned(),
+                "abcdefgh' --".to_owned(),
+                "x\" OR \"\"=\"".to_owned(),
+                "abcdefgh$1".to_owned(),
+            ] {
+                assert!(store.parse_key(&value).is_none(), "{value:?}");
+                // Even if one reached the store, it is a bound parameter: nothing happens.
+                let key = SessionKey::from_validated(value.as_str());
+                assert!(store.load(&key).await.unwrap().is_none());
+                assert!(!store.exists(&key).await.unwrap());
+                store.delete(&key).await.unwrap();
+                let outcome = store
+                    .save(
+                        &key,
+                        &record(json!({}), in_an_hour()),
+                        &Version::from_bytes(b"x".to_vec()),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(outcome, SaveOutcome::Gone);
+            }
+            assert_eq!(count(&store).await, 1);
+            assert!(store.load(&real).await.unwrap().is_some());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_table_names_are_config_errors() {
+        with_store(|store| async move {
+            for name in [
+                "django_session\"; DROP TABLE django_session; --",
+                "x' OR 1=1",
+                "",
+                "1table",
+                "a b",
+                "public.django_session",
+                &"a".repeat(64),
+            ] {
+                let result = store.clone().with_table(name);
+                assert!(matches!(result, Err(Error::Config(_))), "{name:?}");
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_and_foreign_versions_conflict() {
+        with_store(|store| async move {
+            let (key, _) = store
+                .create(&record(json!({"a": 1}), in_an_hour()))
+                .await
+                .unwrap();
+            for version in [
+                Version::unversioned(),
+                Version::from_counter(0),
+                Version::from_bytes(vec![0xff, 0xfe]),
+            ] {
+                let outcome = store
+                    .save(&key, &record(json!({"a": 2}), in_an_hour()), &version)
+                    .await
+                    .unwrap();
+                assert_eq!(outcome, SaveOutcome::Conflict);
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn errors_are_mapped() {
+        with_store(|store| async move {
+            // A missing table is a store error (500).
+            let missing = store.clone().with_table("no_such_session_table").unwrap();
+            let key = SessionKey::generate().unwrap();
+            assert!(matches!(missing.load(&key).await, Err(Error::Store(_))));
+        })
+        .await;
+        // A malformed URL is a configuration error.
+        let result = PostgresStore::connect("postgres://host:notaport/db").await;
+        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+        // A server that cannot be reached is unavailable (503), within the pool's timeout.
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_millis(300))
+            .connect_lazy("postgres://postgres@127.0.0.1:1/test")
+            .unwrap();
+        let down = PostgresStore::new(pool);
+        let key = SessionKey::generate().unwrap();
+        let result = down.load(&key).await;
+        assert!(
+            matches!(result, Err(Error::StoreUnavailable(_))),
+            "{result:?}"
+        );
+        let result = down
+            .save(
+                &key,
+                &record(json!({}), in_an_hour()),
+                &Version::unversioned(),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(Error::StoreUnavailable(_))),
+            "{result:?}"
+        );
+    }
+}
