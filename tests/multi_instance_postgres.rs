@@ -102,7 +102,11 @@ async fn two_instances_share_sessions_through_postgres() {
     let url = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
-            eprintln!("skipping PostgreSQL tests: DATABASE_URL not set");
+            // Straight to stderr: libtest would capture eprintln! and hide the notice.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipping PostgreSQL tests: DATABASE_URL not set\n",
+            );
             return;
         }
     };

@@ -142,7 +142,11 @@ async fn two_instances_share_sessions_through_redis() {
     let url = match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
-            eprintln!("skipping Redis tests: REDIS_URL not set");
+            // Straight to stderr: libtest would capture eprintln! and hide the notice.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipping Redis tests: REDIS_URL not set\n",
+            );
             return;
         }
     };

@@ -308,7 +308,11 @@ mod tests {
         match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => Some(url),
             _ => {
-                eprintln!("skipping PostgreSQL tests: DATABASE_URL not set");
+                // Straight to stderr: libtest would capture eprintln! and hide the notice.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"skipping PostgreSQL tests: DATABASE_URL not set\n",
+                );
                 None
             }
         }

@@ -501,7 +501,11 @@ mod tests {
         match std::env::var("REDIS_URL") {
             Ok(url) if !url.is_empty() => Some(url),
             _ => {
-                eprintln!("skipping Redis tests: REDIS_URL not set");
+                // Straight to stderr: libtest would capture eprintln! and hide the notice.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"skipping Redis tests: REDIS_URL not set\n",
+                );
                 None
             }
         }
@@ -1101,7 +1105,11 @@ mod tests {
     async fn every_operation_is_one_command() {
         let Some(url) = redis_url() else { return };
         let Some(proxy) = Proxy::start(&url).await else {
-            eprintln!("skipping the round-trip test: REDIS_URL is not redis://host:port");
+            // Straight to stderr: libtest would capture eprintln! and hide the notice.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipping the round-trip test: REDIS_URL is not redis://host:port\n",
+            );
             return;
         };
         let prefix = unique_prefix();
@@ -1182,7 +1190,11 @@ mod tests {
     async fn the_store_recovers_when_redis_comes_back() {
         let Some(url) = redis_url() else { return };
         let Some(proxy) = Proxy::start(&url).await else {
-            eprintln!("skipping the recovery test: REDIS_URL is not redis://host:port");
+            // Straight to stderr: libtest would capture eprintln! and hide the notice.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipping the recovery test: REDIS_URL is not redis://host:port\n",
+            );
             return;
         };
         let prefix = unique_prefix();
@@ -1232,7 +1244,11 @@ mod tests {
         let urls = match std::env::var("REDIS_CLUSTER_URLS") {
             Ok(urls) if !urls.trim().is_empty() => urls,
             _ => {
-                eprintln!("skipping Redis Cluster tests: REDIS_CLUSTER_URLS not set");
+                // Straight to stderr: libtest would capture eprintln! and hide the notice.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"skipping Redis Cluster tests: REDIS_CLUSTER_URLS not set\n",
+                );
                 return;
             }
         };
