@@ -256,6 +256,14 @@ mod tests {
         .await;
     }
 
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_memory_over_sqlite() {
+        let db = crate::store::SqliteStore::connect("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        run(CachedStore::new(MemoryStore::new(), db), Exceptions::none()).await;
+    }
+
     fn record(v: Value) -> Record {
         Record {
             data: Arc::new(v.as_object().cloned().unwrap()),
