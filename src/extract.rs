@@ -1,5 +1,10 @@
-//! Taking the request's [`Session`] out of a request: the axum extractor, and
-//! [`Session::from_extensions`] for any other Tower service.
+//! Taking the request's [`Session`]: the axum extractor, and [`Session::current`] for any
+//! other Tower service.
+//!
+//! The layer keeps each request's session slot in a task-local scope around the inner
+//! service's future, not in the request's extensions: a request whose handler never takes the
+//! session then costs no allocation for it. The session is built, and its record read, only
+//! when a handler asks for it.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -14,23 +19,84 @@
 //!     .layer(SessionLayer::new(MemoryStore::new()));
 //! ```
 
+use std::cell::OnceCell;
 use std::future::Future;
+use std::sync::Arc;
 
-use crate::{Error, Session};
+use crate::store::DynStore;
+use crate::{Error, Session, SessionConfig, SessionKey};
 
-/// What the layer attaches to each request; private so that only the extractor (which
-/// reads the record first) hands the session out.
-#[derive(Clone)]
-pub(crate) struct RequestSession(pub(crate) Session);
+tokio::task_local! {
+    /// The session slot of the request whose future is being polled.
+    pub(crate) static CURRENT: RequestSlot;
+}
+
+/// What the layer knows about one request's session before a handler asks for it.
+pub(crate) struct RequestSlot {
+    store: Arc<dyn DynStore>,
+    config: Arc<SessionConfig>,
+    key: Option<SessionKey>,
+    /// Set when a handler takes the session.
+    session: OnceCell<Session>,
+}
+
+impl RequestSlot {
+    pub(crate) fn new(
+        store: Arc<dyn DynStore>,
+        config: Arc<SessionConfig>,
+        key: Option<SessionKey>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            key,
+            session: OnceCell::new(),
+        }
+    }
+
+    /// The request's session, built on first call.
+    fn session(&self) -> Session {
+        self.session
+            .get_or_init(|| {
+                Session::with_parts(
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.config),
+                    self.key.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// The session, if a handler took it.
+    pub(crate) fn extracted(&self) -> Option<&Session> {
+        self.session.get()
+    }
+
+    pub(crate) fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The session, built now if no handler took it.
+    pub(crate) fn into_session(self) -> Session {
+        match self.session.into_inner() {
+            Some(session) => session,
+            None => Session::with_parts(self.store, self.config, self.key),
+        }
+    }
+}
 
 impl Session {
-    /// The session a [`SessionLayer`](crate::SessionLayer) attached to a request, with its
-    /// record read from the store: the extractor, for Tower services that are not axum
-    /// handlers. Fails with [`Error::MissingLayer`] when no layer ran, or with the store's
-    /// error.
+    /// The session of the request being served, with its record read from the store: the
+    /// extractor, for Tower services that are not axum handlers. Call it from within the
+    /// future that the [`SessionLayer`](crate::SessionLayer) wraps (the service's response
+    /// future), not from `Service::call` itself nor from a task spawned off it. Fails with
+    /// [`Error::MissingLayer`] outside such a future, or with the store's error.
     ///
     /// ```
-    /// use std::convert::Infallible;
     /// use http::{Request, Response};
     /// use sessionbase::{MemoryStore, Session, SessionLayer};
     /// use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -38,8 +104,8 @@ impl Session {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let service = ServiceBuilder::new()
     ///     .layer(SessionLayer::new(MemoryStore::new()))
-    ///     .service(service_fn(|request: Request<String>| async move {
-    ///         let session = Session::from_extensions(request.extensions()).await?;
+    ///     .service(service_fn(|_request: Request<String>| async move {
+    ///         let session = Session::current().await?;
     ///         session.insert("seen", true)?;
     ///         Ok::<_, sessionbase::Error>(Response::new(String::new()))
     ///     }));
@@ -47,10 +113,9 @@ impl Session {
     /// assert!(response.headers().contains_key("set-cookie"));
     /// # });
     /// ```
-    pub fn from_extensions(
-        extensions: &http::Extensions,
-    ) -> impl Future<Output = Result<Session, Error>> + Send + 'static {
-        let session = extensions.get::<RequestSession>().map(|s| s.0.clone());
+    pub fn current() -> impl Future<Output = Result<Session, Error>> + Send + 'static {
+        // Read now, while the layer's scope is entered; the load happens when awaited.
+        let session = CURRENT.try_with(RequestSlot::session).ok();
         async move {
             let session = session.ok_or(Error::MissingLayer)?;
             if let Err(error) = session.fetch().await {
@@ -69,11 +134,15 @@ impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for Session {
     /// store's error (503 or 500) when the record could not be read.
     type Rejection = Error;
 
-    fn from_request_parts(
-        parts: &mut http::request::Parts,
+    async fn from_request_parts(
+        _parts: &mut http::request::Parts,
         _state: &S,
-    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        Session::from_extensions(&parts.extensions)
+    ) -> Result<Self, Self::Rejection> {
+        Session::current().await.inspect_err(|e| {
+            if matches!(e, Error::MissingLayer) {
+                tracing::error!("the Session extractor needs a SessionLayer around the handler");
+            }
+        })
     }
 }
 
@@ -83,10 +152,10 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for Session
     type Rejection = Error;
 
     async fn from_request_parts(
-        parts: &mut http::request::Parts,
+        _parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match Session::from_extensions(&parts.extensions).await {
+        match Session::current().await {
             Ok(session) => Ok(Some(session)),
             Err(Error::MissingLayer) => Ok(None),
             Err(e) => Err(e),

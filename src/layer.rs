@@ -31,11 +31,13 @@ use std::task::{Context, Poll, ready};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use time::OffsetDateTime;
+use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookie;
-use crate::extract::RequestSession;
+use crate::extract::{CURRENT, RequestSlot};
+use crate::session::Snapshot;
 use crate::store::{BoxFuture, DynStore};
 use crate::{Error, Session, SessionConfig, SessionStore};
 
@@ -170,23 +172,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
         let incoming = cookie::incoming(request.headers(), &layer.config.cookie_name, |v| {
             layer.store.parse_key(v)
         });
-        let session = Session::with_parts(
+        // The slot lives inside the response future (a task-local scope), so a request whose
+        // handler never takes the session allocates nothing for it.
+        let slot = RequestSlot::new(
             Arc::clone(&layer.store),
             Arc::clone(&layer.config),
             incoming.key,
         );
-        request
-            .extensions_mut()
-            .insert(RequestSession(session.clone()));
         ResponseFuture {
             state: State::Handler {
-                future: self.inner.call(request),
-                session: Some(session),
+                future: CURRENT.scope(slot, self.inner.call(request)),
                 cookie_present: incoming.present,
                 on_error: Some(layer.on_error.clone()),
             },
@@ -208,8 +208,7 @@ pin_project! {
     enum State<F, B, E> {
         Handler {
             #[pin]
-            future: F,
-            session: Option<Session>,
+            future: TaskLocalFuture<RequestSlot, F>,
             cookie_present: bool,
             on_error: Option<E>,
         },
@@ -231,16 +230,16 @@ where
         loop {
             let saving = match self.as_mut().project().state.project() {
                 StateProj::Handler {
-                    future,
-                    session,
+                    mut future,
                     cookie_present,
                     on_error,
                 } => {
-                    let response = ready!(future.poll(cx))?;
-                    let (Some(session), Some(on_error)) = (session.take(), on_error.take()) else {
+                    let response = ready!(future.as_mut().poll(cx))?;
+                    let (Some(slot), Some(on_error)) = (future.take_value(), on_error.take())
+                    else {
                         return Poll::Ready(Ok(response));
                     };
-                    match process_response(session, response, *cookie_present, on_error) {
+                    match process_response(slot, response, *cookie_present, on_error) {
                         Processed::Done(response) => return Poll::Ready(Ok(response)),
                         Processed::Save(future) => future,
                     }
@@ -262,7 +261,7 @@ enum Processed<B> {
 
 /// Django 5.2's `SessionMiddleware.process_response`, up to the save, which is async.
 fn process_response<B, E>(
-    session: Session,
+    slot: RequestSlot,
     mut response: Response<B>,
     cookie_present: bool,
     on_error: E,
@@ -271,9 +270,13 @@ where
     B: Send + 'static,
     E: OnError<B>,
 {
-    // Django takes these before any save.
-    let snapshot = session.response_snapshot();
-    let config = session.config();
+    // Django takes these before any save. A session no handler took was neither accessed
+    // nor modified, and is empty exactly when the cookie named no key.
+    let snapshot = match slot.extracted() {
+        Some(session) => session.response_snapshot(),
+        None => Snapshot::untouched(slot.has_key()),
+    };
+    let config = slot.config();
     if cookie_present && snapshot.empty {
         if let Some(removal) = cookie::removal(config) {
             response
@@ -286,6 +289,7 @@ where
     let wants_save = (snapshot.modified || config.save_every_request) && !snapshot.empty;
     // Django skips the save for every 5xx, not only 500.
     if wants_save && response.status() < StatusCode::INTERNAL_SERVER_ERROR {
+        let session = slot.into_session();
         return Processed::Save(Box::pin(save_and_set_cookie(
             session,
             response,

@@ -728,6 +728,18 @@ pub(crate) struct Snapshot {
     pub(crate) empty: bool,
 }
 
+impl Snapshot {
+    /// A session no handler took: untouched, and empty exactly when it has no key.
+    pub(crate) fn untouched(has_key: bool) -> Self {
+        Self {
+            extracted: false,
+            accessed: false,
+            modified: false,
+            empty: !has_key,
+        }
+    }
+}
+
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();

@@ -1,0 +1,102 @@
+//! A request whose handler never takes the session allocates (almost) nothing for it:
+//! counted with a counting global allocator, the layer against the same service without it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::{Request, Response, header::COOKIE};
+use sessionbase::{MemoryStore, Session, SessionLayer};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ROUNDS: usize = 200;
+
+/// Allocations per request of `service` for requests made by `request`, after a warm-up.
+async fn per_request<S>(mut service: S, request: impl Fn() -> Request<String>) -> f64
+where
+    S: Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone,
+{
+    let requests: Vec<_> = (0..ROUNDS + 10).map(|_| request()).collect();
+    let mut requests = requests.into_iter();
+    for request in requests.by_ref().take(10) {
+        let _ = service.ready().await.unwrap().call(request).await;
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for request in requests {
+        let _ = service.ready().await.unwrap().call(request).await;
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / ROUNDS as f64
+}
+
+async fn untouched(_: Request<String>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn requests_that_never_take_the_session_allocate_at_most_one_small_block() {
+    let store = MemoryStore::new();
+    // A live session, so that the cookie in scenario b names a real record.
+    let session = Session::new(store.clone(), sessionbase::SessionConfig::default());
+    session.insert("n", 1).unwrap();
+    session.save().await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    let bare = service_fn(untouched);
+    let layered = SessionLayer::new(store).layer(service_fn(untouched));
+    let no_cookie = || Request::new(String::new());
+    let with_cookie = || {
+        Request::builder()
+            .header(COOKIE, format!("csrftoken=abc; sessionid={key}"))
+            .body(String::new())
+            .unwrap()
+    };
+
+    let a =
+        per_request(layered.clone(), no_cookie).await - per_request(bare.clone(), no_cookie).await;
+    let b = per_request(layered, with_cookie).await - per_request(bare, with_cookie).await;
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("extra allocations per request: a={a} b={b}\n").as_bytes(),
+    );
+    assert!(a <= 0.0, "no cookie: {a} extra allocations per request");
+    // The key the cookie carries, validated and kept for a handler that may ask for it.
+    assert!(b <= 1.0, "valid cookie: {b} extra allocations per request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn taking_the_session_works_through_the_task_local_scope() {
+    let service =
+        SessionLayer::new(MemoryStore::new()).layer(service_fn(|_: Request<String>| async {
+            let session = Session::current().await.unwrap();
+            session.insert("k", "v").unwrap();
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert!(response.headers().contains_key("set-cookie"));
+    // Outside any layer there is no session to take.
+    assert!(matches!(
+        Session::current().await,
+        Err(sessionbase::Error::MissingLayer)
+    ));
+}
