@@ -72,8 +72,7 @@ async fn requests_that_never_take_the_session_allocate_at_most_one_small_block()
             .unwrap()
     };
 
-    let a =
-        per_request(layered.clone(), no_cookie).await - per_request(bare.clone(), no_cookie).await;
+    let a = per_request(layered.clone(), no_cookie).await - per_request(bare, no_cookie).await;
     let b = per_request(layered, with_cookie).await - per_request(bare, with_cookie).await;
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
