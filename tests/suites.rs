@@ -14,7 +14,12 @@ fn not_run() -> Vec<String> {
             missing.push(format!("{name} store tests skipped: {var} not set"));
         }
     };
-    check("PostgreSQL", cfg!(feature = "postgres"), "postgres", "DATABASE_URL");
+    check(
+        "PostgreSQL",
+        cfg!(feature = "postgres"),
+        "postgres",
+        "DATABASE_URL",
+    );
     check("Redis", cfg!(feature = "redis"), "redis", "REDIS_URL");
     missing
 }
@@ -28,6 +33,9 @@ fn every_suite_runs_when_required() {
         let _ = writeln!(stderr, "note: {line}");
     }
     if std::env::var_os("SESSIONBASE_REQUIRE_ALL_SUITES").is_some() {
-        assert!(missing.is_empty(), "suites left out of a run that requires all: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "suites left out of a run that requires all: {missing:?}"
+        );
     }
 }

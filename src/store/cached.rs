@@ -259,7 +259,9 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_memory_over_sqlite() {
-        let db = crate::store::SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let db = crate::store::SqliteStore::connect("sqlite::memory:")
+            .await
+            .unwrap();
         db.migrate().await.unwrap();
         run(CachedStore::new(MemoryStore::new(), db), Exceptions::none()).await;
     }
