@@ -41,8 +41,10 @@ const AUTH_HASH_SALT: &str = "django.contrib.auth.models.AbstractBaseUser.get_se
 pub enum SessionEngine {
     /// `django.contrib.sessions.backends.db`: the `django_session` table.
     Db,
-    /// `django.contrib.sessions.backends.cached_db`: the table with an in-process cache in
-    /// front (Django's cache is its own; the table is what both apps share).
+    /// `django.contrib.sessions.backends.cached_db`: Django keeps a cache in front of the
+    /// table. Its cache holds pickled data that Rust cannot share, and a private cache on the
+    /// Rust side would serve sessions Django has since logged out, so the Rust side reads and
+    /// writes the table itself: what both apps share.
     CachedDb,
     /// `django.contrib.sessions.backends.signed_cookies`.
     SignedCookies,
@@ -229,8 +231,7 @@ impl DjangoConfig {
         }
         let config = self.session_config()?;
         let layer = match self.engine()? {
-            SessionEngine::Db => self.database_layer(false).await?,
-            SessionEngine::CachedDb => self.database_layer(true).await?,
+            SessionEngine::Db | SessionEngine::CachedDb => self.database_layer().await?,
             SessionEngine::SignedCookies => self.cookie_layer()?,
             SessionEngine::File => self.file_layer()?,
         };
@@ -273,7 +274,7 @@ impl DjangoConfig {
         ))
     }
 
-    async fn database_layer(&self, cached: bool) -> Result<SessionLayer, Error> {
+    async fn database_layer(&self) -> Result<SessionLayer, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Config(
                 "the db and cached_db engines need a database URL (DATABASES['default'])".into(),
@@ -287,7 +288,7 @@ impl DjangoConfig {
                     .with_table(&self.db_table)?
                     .with_codec(self.codec());
                 store.migrate().await?;
-                return Ok(wrap_cached(store, cached));
+                return Ok(SessionLayer::new(store));
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             #[cfg(feature = "postgres")]
@@ -297,7 +298,7 @@ impl DjangoConfig {
                     .with_table(&self.db_table)?
                     .with_codec(self.codec());
                 store.migrate().await?;
-                return Ok(wrap_cached(store, cached));
+                return Ok(SessionLayer::new(store));
             }
         }
         Err(Error::Config(
@@ -373,18 +374,6 @@ impl DjangoConfig {
     /// Django's `django.contrib.auth.logout(request)`: flushes the session.
     pub async fn logout(&self, session: &Session) -> Result<(), Error> {
         session.flush().await
-    }
-}
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn wrap_cached<S: crate::SessionStore>(store: S, cached: bool) -> SessionLayer {
-    if cached {
-        SessionLayer::new(crate::store::CachedStore::new(
-            crate::MemoryStore::new(),
-            store,
-        ))
-    } else {
-        SessionLayer::new(store)
     }
 }
 
