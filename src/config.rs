@@ -79,6 +79,11 @@ pub struct SessionConfig {
     /// `SESSION_SAVE_EVERY_REQUEST`: save and re-send the cookie on every response whose
     /// session is not empty.
     pub save_every_request: bool,
+    /// Beyond Django: the longest a store call may take before the request fails with
+    /// [`Error::StoreTimeout`] (503), so that a hung store gives a clear error instead of a
+    /// hung request. Default 10 seconds; `None` waits as long as the store does. Needs Tokio's
+    /// timer (on in `#[tokio::main]`).
+    pub store_timeout: Option<std::time::Duration>,
 }
 
 impl Default for SessionConfig {
@@ -93,6 +98,7 @@ impl Default for SessionConfig {
             cookie_same_site: Some(SameSite::Lax),
             expire_at_browser_close: false,
             save_every_request: false,
+            store_timeout: Some(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -152,6 +158,12 @@ impl SessionConfig {
         self
     }
 
+    /// Sets `store_timeout`.
+    pub fn with_store_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
     /// Checks that browsers will keep the cookie this configuration describes:
     /// the name is an RFC 6265 token; domain and path hold no `;`, control character or
     /// non-ASCII; `SameSite=None` and the `__Secure-`/`__Host-` prefixes come with `Secure`;
@@ -197,6 +209,9 @@ impl SessionConfig {
         }
         if self.cookie_age.is_negative() {
             return fail("cookie_age must not be negative".into());
+        }
+        if self.store_timeout.is_some_and(|t| t.is_zero()) {
+            return fail("store_timeout must be positive (or None for no limit)".into());
         }
         Ok(())
     }

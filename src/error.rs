@@ -34,6 +34,10 @@ pub enum Error {
     #[error("session store unavailable: {0}")]
     StoreUnavailable(#[source] BoxError),
 
+    /// The store did not answer within `SessionConfig::store_timeout`; the layer answers 503.
+    #[error("session store did not answer within {0:?}")]
+    StoreTimeout(std::time::Duration),
+
     /// The store failed in any other way; the layer answers 500.
     #[error("session store error: {0}")]
     Store(#[source] BoxError),
@@ -92,7 +96,9 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::SessionInterrupted => StatusCode::BAD_REQUEST,
-            Self::StoreUnavailable(_) | Self::Conflict(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::StoreTimeout(_) | Self::Conflict(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -23,6 +23,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexSet;
@@ -556,7 +557,7 @@ impl Session {
         let mut conflicts = 0;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let record = self.record(Arc::clone(&data));
-            match store.save(&key, &record, &version).await? {
+            match self.timed(store.save(&key, &record, &version)).await? {
                 SaveOutcome::Saved { key, version } => {
                     let mut state = self.state();
                     if rebased {
@@ -574,7 +575,7 @@ impl Session {
                 SaveOutcome::Conflict => {
                     conflicts += 1;
                     tokio::time::sleep(conflict_backoff(conflicts)).await;
-                    let Some(fresh) = store.load(&key).await? else {
+                    let Some(fresh) = self.timed(store.load(&key)).await? else {
                         return Err(Error::SessionInterrupted);
                     };
                     let mut state = self.state();
@@ -606,7 +607,7 @@ impl Session {
             (Arc::clone(state.data()), state.changes.generation)
         };
         let record = self.record(data);
-        let (key, version) = self.inner.store.create(&record).await?;
+        let (key, version) = self.timed(self.inner.store.create(&record)).await?;
         let mut state = self.state();
         state.key = Some(key);
         state.version = version;
@@ -622,7 +623,7 @@ impl Session {
     pub async fn delete(&self) -> Result<(), Error> {
         let key = self.state().key.clone();
         match key {
-            Some(key) => self.inner.store.delete(&key).await,
+            Some(key) => self.timed(self.inner.store.delete(&key)).await,
             None => Ok(()),
         }
     }
@@ -631,7 +632,7 @@ impl Session {
     /// a well-formed key for the store is `false` without asking it.
     pub async fn exists(&self, key: &str) -> Result<bool, Error> {
         match self.inner.store.parse_key(key) {
-            Some(key) => self.inner.store.exists(&key).await,
+            Some(key) => self.timed(self.inner.store.exists(&key)).await,
             None => Ok(false),
         }
     }
@@ -658,9 +659,20 @@ impl Session {
         };
         self.create().await?;
         if let Some(old) = old {
-            self.inner.store.delete(&old).await?;
+            self.timed(self.inner.store.delete(&old)).await?;
         }
         Ok(())
+    }
+
+    /// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts the
+    /// configured `store_timeout`.
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        match self.inner.config.store_timeout {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(Error::StoreTimeout(limit))),
+        }
     }
 
     /// The record a save writes: `data` and its expiry date as of now.
@@ -685,7 +697,7 @@ impl Session {
                 _ => return Ok(()),
             }
         };
-        let record = self.inner.store.load(&key).await?;
+        let record = self.timed(self.inner.store.load(&key)).await?;
         let record = record.filter(|r| match r.data.get(EXPIRY_KEY).map(Expiry::from_value) {
             Some(Err(_)) => {
                 tracing::warn!(

@@ -1347,3 +1347,62 @@ async fn every_client_gets_its_own_session() {
     }
     assert_eq!(store.len(), 20);
 }
+
+/// A store that never answers: a blackholed connection.
+#[derive(Clone)]
+struct HangingStore;
+
+impl sessionbase::SessionStore for HangingStore {
+    async fn load(
+        &self,
+        _: &SessionKey,
+    ) -> Result<Option<sessionbase::store::LoadedRecord>, Error> {
+        std::future::pending().await
+    }
+    async fn create(
+        &self,
+        _: &sessionbase::store::Record,
+    ) -> Result<(SessionKey, sessionbase::store::Version), Error> {
+        std::future::pending().await
+    }
+    async fn save(
+        &self,
+        _: &SessionKey,
+        _: &sessionbase::store::Record,
+        _: &sessionbase::store::Version,
+    ) -> Result<sessionbase::store::SaveOutcome, Error> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: &SessionKey) -> Result<(), Error> {
+        std::future::pending().await
+    }
+    async fn exists(&self, _: &SessionKey) -> Result<bool, Error> {
+        std::future::pending().await
+    }
+    async fn clear_expired(&self) -> Result<(), Error> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_store_is_a_503_within_the_store_timeout() {
+    let config =
+        SessionConfig::default().with_store_timeout(Some(std::time::Duration::from_millis(200)));
+    let base = serve(HangingStore, config).await;
+    let valid = SessionKey::generate().unwrap().to_string();
+    // A liveness guard, not a speed assertion: without the timeout these would never return.
+    let guard = std::time::Duration::from_secs(10);
+    let read = tokio::time::timeout(guard, get_with(&base, "/items", Some(&valid)))
+        .await
+        .expect("a hung load must end with the store timeout");
+    assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_no_set_cookie(&read);
+    let write = tokio::time::timeout(guard, get_with(&base, "/set?k=a&v=1", None))
+        .await
+        .expect("a hung create must end with the store timeout");
+    assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_no_set_cookie(&write);
+    // Handlers that do not take the session never wait on the store.
+    let untouched = get_with(&base, "/untouched", Some(&valid)).await;
+    assert_eq!(untouched.status(), StatusCode::OK);
+}
