@@ -84,6 +84,11 @@ pub struct SessionConfig {
     /// hung request. Default 10 seconds; `None` waits as long as the store does. Needs Tokio's
     /// timer (on in `#[tokio::main]`).
     pub store_timeout: Option<std::time::Duration>,
+    /// Beyond Django, as OWASP recommends: the longest a session may live however active it
+    /// stays, counted from its creation (kept in the session under `_sessionbase_created`).
+    /// It survives `cycle_key` (so cycling cannot extend a hijacked session) and restarts
+    /// with `flush`. Default `None`: Django's idle expiry only.
+    pub absolute_max_age: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -99,6 +104,7 @@ impl Default for SessionConfig {
             expire_at_browser_close: false,
             save_every_request: false,
             store_timeout: Some(std::time::Duration::from_secs(10)),
+            absolute_max_age: None,
         }
     }
 }
@@ -164,6 +170,12 @@ impl SessionConfig {
         self
     }
 
+    /// Sets `absolute_max_age`.
+    pub fn with_absolute_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.absolute_max_age = max_age;
+        self
+    }
+
     /// Checks that browsers will keep the cookie this configuration describes:
     /// the name is an RFC 6265 token; domain and path hold no `;`, control character or
     /// non-ASCII; `SameSite=None` and the `__Secure-`/`__Host-` prefixes come with `Secure`;
@@ -209,6 +221,9 @@ impl SessionConfig {
         }
         if self.cookie_age.is_negative() {
             return fail("cookie_age must not be negative".into());
+        }
+        if self.absolute_max_age.is_some_and(|a| !a.is_positive()) {
+            return fail("absolute_max_age must be positive (or None)".into());
         }
         if self.store_timeout.is_some_and(|t| t.is_zero()) {
             return fail("store_timeout must be positive (or None for no limit)".into());

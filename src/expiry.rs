@@ -29,6 +29,11 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 /// The session key under which Django keeps a custom expiry.
 pub const EXPIRY_KEY: &str = "_session_expiry";
 
+/// The session key under which the session's creation time (Unix seconds) is kept when
+/// `SessionConfig::absolute_max_age` is set. Django ignores it; it survives `cycle_key` and
+/// goes with `flush`.
+pub const CREATED_KEY: &str = "_sessionbase_created";
+
 /// A custom expiry for one session: Django's `set_expiry(value)`.
 ///
 /// | Django | `Expiry` | stored under `_session_expiry` |

@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::expiry::{self, EXPIRY_KEY, Expiry};
+use crate::expiry::{self, CREATED_KEY, EXPIRY_KEY, Expiry};
 use crate::store::{Data, DynStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionConfig, SessionKey};
 
@@ -214,6 +214,11 @@ impl State {
     fn stored_expiry(&mut self) -> Option<Expiry> {
         stored_expiry(self.data())
     }
+}
+
+/// The creation time kept in `data` by `absolute_max_age`, if any.
+fn created_at(data: &Map<String, Value>) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(data.get(CREATED_KEY)?.as_i64()?).ok()
 }
 
 /// The custom expiry kept in `data`; a value of the wrong type counts as none.
@@ -490,9 +495,20 @@ impl Session {
     }
 
     /// `session.get_expiry_age()`: seconds from now until the session expires.
+    ///
+    /// With `absolute_max_age` set, never beyond the session's absolute deadline.
     pub fn get_expiry_age(&self) -> i64 {
+        let now = OffsetDateTime::now_utc();
         let expiry = self.get_expiry();
-        self.get_expiry_age_with(OffsetDateTime::now_utc(), expiry)
+        let age = self.get_expiry_age_with(now, expiry);
+        match self.absolute_deadline() {
+            Some(deadline) => age.min(expiry::expiry_age(
+                now,
+                Some(&Expiry::At(deadline)),
+                self.inner.config.cookie_age,
+            )),
+            None => age,
+        }
     }
 
     /// `session.get_expiry_age(modification=…, expiry=…)`. Takes the expiry explicitly (as
@@ -503,9 +519,21 @@ impl Session {
     }
 
     /// `session.get_expiry_date()`: when the session expires if saved now.
+    ///
+    /// With `absolute_max_age` set, never beyond the session's absolute deadline.
     pub fn get_expiry_date(&self) -> OffsetDateTime {
         let expiry = self.get_expiry();
-        self.get_expiry_date_with(OffsetDateTime::now_utc(), expiry)
+        let date = self.get_expiry_date_with(OffsetDateTime::now_utc(), expiry);
+        self.absolute_deadline()
+            .map_or(date, |deadline| date.min(deadline))
+    }
+
+    /// When the session stops being valid however active it stays: its creation time plus
+    /// `absolute_max_age`, if that option is set and the session has been saved.
+    pub fn absolute_deadline(&self) -> Option<OffsetDateTime> {
+        let max_age = self.inner.config.absolute_max_age?;
+        let created = created_at(self.state().data())?;
+        Some(created.saturating_add(max_age))
     }
 
     /// `session.get_expiry_date(modification=…, expiry=…)`; see
@@ -543,6 +571,9 @@ impl Session {
     pub async fn save(&self) -> Result<(), Error> {
         let snapshot = {
             let mut state = self.state();
+            if state.key.is_some() {
+                self.stamp_creation(&mut state);
+            }
             let data = Arc::clone(state.data());
             state
                 .key
@@ -604,6 +635,7 @@ impl Session {
                 state.fetched = None;
                 state.loaded = Some(Arc::clone(&EMPTY));
             }
+            self.stamp_creation(&mut state);
             (Arc::clone(state.data()), state.changes.generation)
         };
         let record = self.record(data);
@@ -678,12 +710,26 @@ impl Session {
     /// The record a save writes: `data` and its expiry date as of now.
     fn record(&self, data: Data) -> Record {
         let expiry = stored_expiry(&data);
-        let expiry_date = expiry::expiry_date(
+        let mut expiry_date = expiry::expiry_date(
             OffsetDateTime::now_utc(),
             expiry.as_ref(),
             self.inner.config.cookie_age,
         );
+        if let (Some(max_age), Some(created)) =
+            (self.inner.config.absolute_max_age, created_at(&data))
+        {
+            expiry_date = expiry_date.min(created.saturating_add(max_age));
+        }
         Record { data, expiry_date }
+    }
+
+    /// With `absolute_max_age` set, stamps a session that has no creation time yet (a new
+    /// one, or one saved before the option was turned on) with the current time.
+    fn stamp_creation(&self, state: &mut State) {
+        if self.inner.config.absolute_max_age.is_some() && !state.data().contains_key(CREATED_KEY) {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            state.set(CREATED_KEY.to_owned(), Value::from(now));
+        }
     }
 
     // ----- for the layer -----
@@ -698,20 +744,44 @@ impl Session {
             }
         };
         let record = self.timed(self.inner.store.load(&key)).await?;
-        let record = record.filter(|r| match r.data.get(EXPIRY_KEY).map(Expiry::from_value) {
-            Some(Err(_)) => {
-                tracing::warn!(
-                    "session record has a malformed _session_expiry; treating it as no session"
-                );
-                false
-            }
-            _ => true,
-        });
+        let record = record.filter(|r| self.is_acceptable(&r.data));
         let mut state = self.state();
         if state.loaded.is_none() && state.fetched.is_none() {
             state.fetched = Some(record);
         }
         Ok(())
+    }
+
+    /// Whether a stored record may load: a well-formed `_session_expiry`, and no older than
+    /// `absolute_max_age`.
+    fn is_acceptable(&self, data: &Map<String, Value>) -> bool {
+        if let Some(Err(_)) = data.get(EXPIRY_KEY).map(Expiry::from_value) {
+            tracing::warn!(
+                "session record has a malformed _session_expiry; treating it as no session"
+            );
+            return false;
+        }
+        if let Some(max_age) = self.inner.config.absolute_max_age {
+            match data.get(CREATED_KEY).map(|v| {
+                v.as_i64()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            }) {
+                Some(None) => {
+                    tracing::warn!(
+                        "session record has a malformed creation time; treating it as no session"
+                    );
+                    return false;
+                }
+                Some(Some(created))
+                    if created.saturating_add(max_age) <= OffsetDateTime::now_utc() =>
+                {
+                    tracing::info!("session outlived absolute_max_age; treating it as no session");
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        true
     }
 
     pub(crate) fn mark_extracted(&self) {
