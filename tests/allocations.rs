@@ -2,8 +2,8 @@
 //! counted with a counting global allocator, the layer against the same service without it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{Request, Response, header::COOKIE};
 use sessionbase::{MemoryStore, Session, SessionLayer};
@@ -11,18 +11,31 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Per thread: libtest runs other tests on other threads at the same time, and the
+    // current-thread runtime keeps all of a test's work on its own thread.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -42,11 +55,11 @@ where
     for request in requests.by_ref().take(10) {
         let _ = service.ready().await.unwrap().call(request).await;
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for request in requests {
         let _ = service.ready().await.unwrap().call(request).await;
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / ROUNDS as f64
+    (allocations() - before) as f64 / ROUNDS as f64
 }
 
 async fn untouched(_: Request<String>) -> Result<Response<String>, Infallible> {
