@@ -95,6 +95,7 @@ async fn create<S: SessionStore>(store: &S, record: &Record) -> (SessionKey, Ver
 /// Runs every check against `store`.
 pub async fn run<S: SessionStore + Clone>(store: S, exceptions: Exceptions) {
     unknown_keys_load_as_nothing(&store, exceptions).await;
+    attacker_chosen_keys_are_never_adopted(&store).await;
     create_then_load(&store, exceptions).await;
     concurrent_creates_never_collide(&store).await;
     save_is_compare_and_swap(&store, exceptions).await;
@@ -126,6 +127,27 @@ pub async fn unknown_keys_load_as_nothing<S: SessionStore>(store: &S, exceptions
         assert!(
             !exceptions.server_side(),
             "a server-side store rejected a generated key"
+        );
+    }
+}
+
+/// Session fixation: a key the client chose (well-formed but unknown to the store) is never
+/// adopted; a write creates a fresh key and nothing is stored under the client's.
+pub async fn attacker_chosen_keys_are_never_adopted<S: SessionStore + Clone>(store: &S) {
+    let chosen = SessionKey::generate().expect("rng");
+    let config = Arc::new(SessionConfig::default());
+    let session = Session::load(store.clone(), Arc::clone(&config), chosen.as_str())
+        .await
+        .expect("load");
+    assert!(session.session_key().is_none(), "an unknown key was kept");
+    session.insert("user", 1).expect("insert");
+    session.save().await.expect("save");
+    let issued = session.session_key().expect("a saved session has a key");
+    assert_ne!(issued, chosen, "the client's key was adopted");
+    if let Some(chosen) = store.parse_key(chosen.as_str()) {
+        assert!(
+            load(store, &chosen).await.is_none(),
+            "a record was stored under the client's key"
         );
     }
 }
