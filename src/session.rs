@@ -41,9 +41,9 @@ const TEST_COOKIE_NAME: &str = "testcookie";
 const TEST_COOKIE_VALUE: &str = "worked";
 
 /// How many times a save reloads and re-applies its changes after losing a race.
-const MAX_SAVE_ATTEMPTS: u32 = 16;
+const MAX_SAVE_ATTEMPTS: u32 = 32;
 /// The longest pause between two attempts of a save that keeps losing races.
-const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
+const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(512);
 
 /// A random pause before retry `n` (from 1) of a save that lost a race: uniform over a window
 /// that doubles from 1 ms up to [`MAX_CONFLICT_BACKOFF`]. Without it, losers retry in
@@ -51,7 +51,7 @@ const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_mill
 fn conflict_backoff(n: u32) -> std::time::Duration {
     use rand::RngExt as _;
     let window = std::time::Duration::from_millis(1)
-        .saturating_mul(1 << n.saturating_sub(1).min(7))
+        .saturating_mul(1 << n.saturating_sub(1).min(9))
         .min(MAX_CONFLICT_BACKOFF);
     window.mul_f64(rand::rng().random::<f64>())
 }

@@ -385,8 +385,11 @@ pub async fn flush_and_cycle_key_through_session<S: SessionStore + Clone>(
     }
 }
 
-/// Concurrent sessions on one record, each setting its own key, keep every key; two writers
-/// of the same key leave one of their values (last writer wins).
+/// How many concurrent writers share one session in [`concurrent_saves_keep_different_keys`].
+pub const WRITERS: i32 = 200;
+
+/// Two hundred concurrent sessions on one record, each setting its own key, keep every key;
+/// writers of the same key leave one of their values (last writer wins).
 pub async fn concurrent_saves_keep_different_keys<S: SessionStore + Clone>(
     store: &S,
     exceptions: Exceptions,
@@ -400,7 +403,7 @@ pub async fn concurrent_saves_keep_different_keys<S: SessionStore + Clone>(
     session.save().await.expect("save");
     let key = session.session_key().expect("key");
 
-    let tasks: Vec<_> = (0..20)
+    let tasks: Vec<_> = (0..WRITERS)
         .map(|i| {
             let (store, config, key) = (store.clone(), Arc::clone(&config), key.clone());
             tokio::spawn(async move {
@@ -419,7 +422,7 @@ pub async fn concurrent_saves_keep_different_keys<S: SessionStore + Clone>(
     let merged = Session::load(store.clone(), config, key.as_str())
         .await
         .expect("load");
-    for i in 0..20 {
+    for i in 0..WRITERS {
         assert_eq!(
             merged.get::<i32>(&format!("k{i}")).expect("get"),
             Some(i),
@@ -431,5 +434,5 @@ pub async fn concurrent_saves_keep_different_keys<S: SessionStore + Clone>(
         .get::<i32>("same")
         .expect("get")
         .expect("same is set");
-    assert!((0..20).contains(&same));
+    assert!((0..WRITERS).contains(&same));
 }
