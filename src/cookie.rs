@@ -3,8 +3,6 @@
 
 use http::header::{COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 use crate::config::SameSite;
@@ -71,15 +69,43 @@ fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-const HTTP_DATE: &[FormatItem<'static>] = format_description!(
-    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-);
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
-fn http_date(t: OffsetDateTime) -> String {
-    // Only years beyond 9999 fail to format, and saturating arithmetic never makes one.
-    t.to_offset(time::UtcOffset::UTC)
-        .format(HTTP_DATE)
-        .unwrap_or_else(|_| "Fri, 31 Dec 9999 23:59:59 GMT".to_owned())
+/// Appends the RFC 1123 date Django writes in `expires` (`Fri, 11 Dec 2026 01:55:15 GMT`).
+/// By hand: `time`'s general formatter costs more than the rest of the cookie.
+fn push_http_date(out: &mut String, t: OffsetDateTime) {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    out.push_str(WEEKDAYS[usize::from(t.weekday().number_days_from_monday())]);
+    out.push_str(", ");
+    push_digits(out, u32::from(t.day()), 2);
+    out.push(' ');
+    out.push_str(MONTHS[usize::from(u8::from(t.month()) - 1)]);
+    out.push(' ');
+    // Saturated dates stay within years 0..=9999 in practice; clamp for the format's sake.
+    push_digits(out, t.year().clamp(0, 9999).unsigned_abs(), 4);
+    out.push(' ');
+    push_digits(out, u32::from(t.hour()), 2);
+    out.push(':');
+    push_digits(out, u32::from(t.minute()), 2);
+    out.push(':');
+    push_digits(out, u32::from(t.second()), 2);
+    out.push_str(" GMT");
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    let mut divisor = 10u32.pow(width.saturating_sub(1));
+    while divisor * 10 <= n {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        // A single decimal digit.
+        out.push(char::from(b'0' + ((n / divisor) % 10) as u8));
+        divisor /= 10;
+    }
 }
 
 /// `Set-Cookie` for the session, in Django's attribute order: `Domain`, `expires`,
@@ -101,14 +127,22 @@ pub(crate) fn set_cookie(
     }
     if let Some(age) = max_age {
         out.push_str("; expires=");
-        out.push_str(&http_date(now.saturating_add(Duration::seconds(age))));
+        push_http_date(&mut out, now.saturating_add(Duration::seconds(age)));
     }
     if config.cookie_http_only {
         out.push_str("; HttpOnly");
     }
     if let Some(age) = max_age {
         out.push_str("; Max-Age=");
-        out.push_str(&age.to_string());
+        if age < 0 {
+            out.push('-');
+        }
+        // Ages beyond u32 (136 years) are clamped; Django's are two weeks by default.
+        push_digits(
+            &mut out,
+            u32::try_from(age.unsigned_abs()).unwrap_or(u32::MAX),
+            1,
+        );
     }
     push_tail(&mut out, config, config.cookie_secure);
     HeaderValue::try_from(out).ok()
@@ -254,6 +288,24 @@ mod tests {
             v,
             "sessionid=k2345678; Domain=.example.local; Path=/example/; SameSite=Strict; Secure"
         );
+    }
+
+    #[test]
+    fn http_dates_match_time_s_formatter() {
+        let reference = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        let mut t = datetime!(1970-01-01 00:00:00 UTC);
+        for _ in 0..2_000 {
+            let mut out = String::new();
+            push_http_date(&mut out, t);
+            assert_eq!(out, t.format(reference).unwrap());
+            t += Duration::seconds(86_413 * 7 + 3_601);
+        }
+        let mut out = String::new();
+        push_digits(&mut out, 0, 1);
+        push_digits(&mut out, 1_209_600, 1);
+        assert_eq!(out, "01209600");
     }
 
     #[test]

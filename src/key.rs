@@ -30,52 +30,118 @@ pub const MAX_LEN: usize = 40;
 /// assert!(SessionKey::parse("../etc/passwd").is_none());
 /// assert!(SessionKey::parse("short").is_none());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(Arc<str>);
+#[derive(Clone)]
+pub struct SessionKey(Repr);
+
+/// Keys of server-side stores (at most 40 bytes) live inline, so parsing, cloning and
+/// dropping one allocates nothing; longer ones (a signed cookie) are shared.
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; MAX_LEN] },
+    Shared(Arc<str>),
+}
+
+thread_local! {
+    /// Bytes from the OS CSPRNG, drawn a page at a time so that a key costs no system call.
+    static OS_RANDOM: std::cell::RefCell<RandomPool> = const {
+        std::cell::RefCell::new(RandomPool { bytes: [0; POOL_LEN], next: POOL_LEN })
+    };
+}
+
+const POOL_LEN: usize = 4096;
+
+struct RandomPool {
+    bytes: [u8; POOL_LEN],
+    next: usize,
+}
+
+impl RandomPool {
+    /// The next byte from the OS CSPRNG. Each byte is handed out once, then overwritten.
+    fn byte(&mut self) -> Result<u8, Error> {
+        if self.next == POOL_LEN {
+            SysRng
+                .try_fill_bytes(&mut self.bytes)
+                .map_err(|e| Error::Random(Box::new(e)))?;
+            self.next = 0;
+        }
+        let b = std::mem::take(&mut self.bytes[self.next]);
+        self.next += 1;
+        Ok(b)
+    }
+}
 
 impl SessionKey {
-    /// A fresh key: 32 characters of `[a-z0-9]`, each drawn without bias from the operating
-    /// system's CSPRNG.
+    /// A fresh key: 32 characters of `[a-z0-9]`, each drawn without bias from bytes of the
+    /// operating system's CSPRNG (fetched a page at a time per thread).
     pub fn generate() -> Result<Self, Error> {
         // 252 = 7 * 36: bytes at or above it are rejected so that `% 36` stays uniform.
         const LIMIT: u8 = 252;
-        let mut out = [0u8; GENERATED_LEN];
-        let mut filled = 0;
-        let mut buf = [0u8; 48];
-        while filled < GENERATED_LEN {
-            SysRng
-                .try_fill_bytes(&mut buf)
-                .map_err(|e| Error::Random(Box::new(e)))?;
-            for &b in buf.iter().filter(|&&b| b < LIMIT) {
-                if filled == GENERATED_LEN {
-                    break;
+        let mut bytes = [0u8; MAX_LEN];
+        OS_RANDOM.with_borrow_mut(|pool| {
+            let mut filled = 0;
+            while filled < GENERATED_LEN {
+                let b = pool.byte()?;
+                if b < LIMIT {
+                    bytes[filled] = ALPHABET[usize::from(b % 36)];
+                    filled += 1;
                 }
-                out[filled] = ALPHABET[usize::from(b % 36)];
-                filled += 1;
             }
-        }
-        // Every byte comes from ALPHABET, so this is ASCII.
-        let text: String = out.iter().map(|&b| char::from(b)).collect();
-        Ok(Self(text.into()))
+            Ok::<_, Error>(())
+        })?;
+        Ok(Self(Repr::Inline {
+            len: GENERATED_LEN as u8,
+            bytes,
+        }))
     }
 
     /// Accepts a key of the shape server-side stores use: 8 to 40 characters of `[a-z0-9]`
     /// (Django's minimum and its column width). Anything else is `None`, so that it never
     /// reaches a store's I/O (a path, a query, a Redis command).
     pub fn parse(value: &str) -> Option<Self> {
-        is_server_side_key(value).then(|| Self(value.into()))
+        is_server_side_key(value).then(|| Self::from_validated(value))
     }
 
     /// Wraps a value that the caller has already validated by its own rules: a store whose
     /// keys are not server-side keys (the signed-cookie store's key is the signed data)
     /// uses this in its [`SessionStore::parse_key`](crate::SessionStore::parse_key).
-    pub fn from_validated(value: impl Into<Arc<str>>) -> Self {
-        Self(value.into())
+    pub fn from_validated(value: impl AsRef<str>) -> Self {
+        let value = value.as_ref();
+        if value.len() <= MAX_LEN {
+            let mut bytes = [0u8; MAX_LEN];
+            bytes[..value.len()].copy_from_slice(value.as_bytes());
+            // MAX_LEN is 40: the length fits in a byte.
+            Self(Repr::Inline {
+                len: value.len() as u8,
+                bytes,
+            })
+        } else {
+            Self(Repr::Shared(value.into()))
+        }
     }
 
     /// The key as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Inline bytes are copied from a `&str` whole, so they are UTF-8.
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for SessionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SessionKey {}
+
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -89,13 +155,19 @@ pub(crate) fn is_server_side_key(value: &str) -> bool {
 
 impl AsRef<str> for SessionKey {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for SessionKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
     }
 }
 
 impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -165,6 +237,20 @@ mod tests {
         ] {
             assert!(SessionKey::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn short_and_long_keys_compare_by_text() {
+        let long = "a".repeat(300);
+        let k = SessionKey::from_validated(&long);
+        assert_eq!(k.as_str(), long);
+        assert_eq!(k, SessionKey::from_validated(long.clone()));
+        let short = SessionKey::from_validated("abcdefgh12");
+        assert_eq!(short, SessionKey::parse("abcdefgh12").unwrap());
+        assert_eq!(short.as_str(), "abcdefgh12");
+        let mut set = HashSet::new();
+        set.insert(short.clone());
+        assert!(set.contains("abcdefgh12"));
     }
 
     #[test]

@@ -60,6 +60,9 @@ impl Default for Inner {
 struct Shard {
     map: HashMap<SessionKey, Entry>,
     writes_since_sweep: usize,
+    /// Records left by the last sweep: the next one comes after as many writes, so the shard
+    /// holds at most about twice its live records and sweeping costs O(1) per write.
+    len_after_sweep: usize,
 }
 
 struct Entry {
@@ -78,7 +81,7 @@ impl Shard {
     /// Counts a write and, every so often, drops expired records and returns spare capacity.
     fn after_write(&mut self, now: OffsetDateTime) {
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= self.map.len().max(MIN_WRITES_PER_SWEEP) {
+        if self.writes_since_sweep >= self.len_after_sweep.max(MIN_WRITES_PER_SWEEP) {
             self.sweep(now);
         }
     }
@@ -86,6 +89,7 @@ impl Shard {
     fn sweep(&mut self, now: OffsetDateTime) {
         self.writes_since_sweep = 0;
         self.map.retain(|_, e| e.is_live(now));
+        self.len_after_sweep = self.map.len();
         if self.map.capacity() > 2 * self.map.len() + MIN_WRITES_PER_SWEEP {
             self.map.shrink_to_fit();
         }
@@ -319,6 +323,29 @@ mod tests {
         store.clear_expired().await.unwrap();
         assert_eq!(store.len(), 1);
         assert!(store.load(&live).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn steady_churn_stays_bounded_while_live_records_remain() {
+        let store = MemoryStore::new();
+        // 1,000 live sessions that stay, then 100,000 created already expired: the store must
+        // reclaim the expired ones by itself although every shard always holds live records.
+        for _ in 0..1_000 {
+            store.create(&record(1, Duration::hours(1))).await.unwrap();
+        }
+        for _ in 0..100_000 {
+            store
+                .create(&record(1, Duration::seconds(-1)))
+                .await
+                .unwrap();
+        }
+        let len = store.len();
+        assert!(len >= 1_000, "live records were dropped: {len}");
+        // Each shard holds at most about twice its live records plus one sweep budget.
+        assert!(
+            len <= 2 * 1_000 + SHARDS * MIN_WRITES_PER_SWEEP,
+            "{len} records kept"
+        );
     }
 
     #[tokio::test]
