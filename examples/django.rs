@@ -17,7 +17,10 @@ use sessionbase::{Error, Session};
 
 async fn whoami(session: Session) -> Result<String, Error> {
     Ok(match SessionUser::from_session(&session)? {
-        Some(user) => format!("logged in through Django as user {} ({})\n", user.user_id, user.backend),
+        Some(user) => format!(
+            "logged in through Django as user {} ({})\n",
+            user.user_id, user.backend
+        ),
         None => "anonymous\n".to_owned(),
     })
 }
@@ -39,7 +42,11 @@ struct Get {
 }
 
 async fn get_value(session: Session, Query(q): Query<Get>) -> String {
-    format!("{} = {}\n", q.key, session.get_value(&q.key).unwrap_or_default())
+    format!(
+        "{} = {}\n",
+        q.key,
+        session.get_value(&q.key).unwrap_or_default()
+    )
 }
 
 #[tokio::main]
@@ -72,7 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let port = env("PORT").unwrap_or_else(|| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    tracing::info!("sharing Django's sessions on http://{}", listener.local_addr()?);
+    tracing::info!(
+        "sharing Django's sessions on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }
