@@ -316,7 +316,7 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
         }
         // Reading the expiry loads the data, as in Django: an unknown key becomes none here,
         // so the save below creates a fresh key instead of failing.
-        let max_age = (!session.get_expire_at_browser_close()).then(|| session.get_expiry_age());
+        let max_age = session.cookie_max_age();
         session.save().await?;
         Ok::<_, Error>(max_age)
     }

@@ -498,8 +498,12 @@ impl Session {
     ///
     /// With `absolute_max_age` set, never beyond the session's absolute deadline.
     pub fn get_expiry_age(&self) -> i64 {
+        self.capped_expiry_age(self.get_expiry())
+    }
+
+    /// `get_expiry_age` for a known custom expiry, capped by the absolute deadline.
+    fn capped_expiry_age(&self, expiry: Option<Expiry>) -> i64 {
         let now = OffsetDateTime::now_utc();
-        let expiry = self.get_expiry();
         let age = self.get_expiry_age_with(now, expiry);
         match self.absolute_deadline() {
             Some(deadline) => age.min(expiry::expiry_age(
@@ -782,6 +786,20 @@ impl Session {
             }
         }
         true
+    }
+
+    /// The cookie's `Max-Age` as Django's middleware computes it: `None` for a browser-length
+    /// session (`get_expire_at_browser_close()`), else `get_expiry_age()`. Loads the data, as
+    /// Django does, in one pass.
+    pub(crate) fn cookie_max_age(&self) -> Option<i64> {
+        let expiry = self.get_expiry();
+        if expiry::expire_at_browser_close(
+            expiry.as_ref(),
+            self.inner.config.expire_at_browser_close,
+        ) {
+            return None;
+        }
+        Some(self.capped_expiry_age(expiry))
     }
 
     pub(crate) fn mark_extracted(&self) {

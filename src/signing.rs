@@ -26,7 +26,6 @@ use base64::alphabet::URL_SAFE;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
-use flate2::write::ZlibEncoder;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -241,13 +240,8 @@ fn unix_now() -> i64 {
 /// saves more than one byte.
 pub fn encode_payload(data: &Map<String, Value>, compress: bool) -> Result<String, SigningError> {
     let json = to_django_json(data);
-    if compress {
-        let mut encoder =
-            ZlibEncoder::new(Vec::with_capacity(json.len() / 2), Compression::default());
-        let compressed = encoder
-            .write_all(json.as_bytes())
-            .and_then(|()| encoder.finish())
-            .map_err(|e| SigningError::Malformed(e.to_string()))?;
+    if compress && let Some(compressed) = zlib(json.as_bytes())? {
+        // Django keeps the compressed form only when it saves more than one byte.
         if compressed.len() < json.len().saturating_sub(1) {
             let mut out = String::with_capacity(compressed.len() * 4 / 3 + 2);
             out.push('.');
@@ -256,6 +250,26 @@ pub fn encode_payload(data: &Map<String, Value>, compress: bool) -> Result<Strin
         }
     }
     Ok(B64.encode(json.as_bytes()))
+}
+
+thread_local! {
+    /// A zlib compressor per thread: building one allocates about 256 KiB of state, far more
+    /// than signing a session costs otherwise.
+    static COMPRESSOR: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(Compression::default(), true));
+}
+
+/// `zlib.compress(input)` at the default level, or `None` when it would not fit in as many
+/// bytes as the input (then it cannot be kept anyway).
+fn zlib(input: &[u8]) -> Result<Option<Vec<u8>>, SigningError> {
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        compressor.reset();
+        let mut out = Vec::with_capacity(input.len());
+        let status = compressor
+            .compress_vec(input, &mut out, flate2::FlushCompress::Finish)
+            .map_err(|e| SigningError::Malformed(e.to_string()))?;
+        Ok((status == flate2::Status::StreamEnd).then_some(out))
+    })
 }
 
 /// The inverse of [`encode_payload`]; the result must be a JSON object.
@@ -536,7 +550,7 @@ mod tests {
             Err(SigningError::Malformed(_))
         ));
         let big = vec![b' '; (MAX_DECOMPRESSED_LEN + 10) as usize];
-        let mut enc = ZlibEncoder::new(Vec::new(), Compression::best());
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
         enc.write_all(&big).unwrap();
         let bomb = format!(".{}", B64.encode(enc.finish().unwrap()));
         assert!(matches!(

@@ -26,7 +26,9 @@ pub trait CacheStore: SessionStore {
 /// for any two stores: a [`MemoryStore`](crate::MemoryStore) or Redis in front of a database.
 ///
 /// The persistent store decides: its compare-and-swap versions travel with the cached copy,
-/// so a save based on a cached read is checked against the persistent record. A cache that
+/// so a save based on a cached read is checked against the persistent record, and the cache
+/// is only ever moved from the version a save started from to the one it wrote (anything
+/// else is dropped), so saves finishing out of order never leave an older copy behind. A cache that
 /// fails is logged and bypassed, as in Django, except when deleting: a session must not
 /// survive its logout in a stale cache, so a failed cache delete is an error.
 ///
@@ -103,6 +105,38 @@ impl<C: CacheStore, P: SessionStore> CachedStore<C, P> {
             tracing::error!(%error, "Error saving to cache; dropping the cached copy");
             self.forget(key).await;
         }
+    }
+
+    /// After a save from `expected` to `version`: moves the cached copy along only if it is
+    /// the one the save started from, with a compare-and-swap on the cache itself; anything
+    /// else (a copy another save already moved, or one a reader refilled) is dropped. Saves
+    /// that finish out of order therefore never leave an older copy in the cache.
+    async fn advance(
+        &self,
+        key: &SessionKey,
+        expected: &Version,
+        record: &Record,
+        version: &Version,
+    ) {
+        match self.cache.load(key).await {
+            Ok(Some(cached)) => {
+                if unwrap(&cached.data).is_some_and(|(_, v)| v == *expected) {
+                    let moved = Record {
+                        data: wrap(&record.data, version),
+                        expiry_date: record.expiry_date,
+                    };
+                    if let Ok(SaveOutcome::Saved { .. }) =
+                        self.cache.save(key, &moved, &cached.version).await
+                    {
+                        return;
+                    }
+                }
+            }
+            // Nothing cached: the next read fills it from the persistent store.
+            Ok(None) => return,
+            Err(error) => tracing::warn!(%error, "session cache failed; dropping the cached copy"),
+        }
+        self.forget(key).await;
     }
 
     /// Drops the cached copy so that the next load reads the persistent store.
@@ -187,6 +221,13 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
             .unwrap_or_else(|| OffsetDateTime::now_utc() + self.refill_ttl);
         self.refill(key, &record.data, &record.version, expiry_date)
             .await;
+        // A save may have landed between the read and the refill, and found nothing cached
+        // to update: then the copy just written is stale. Read again to rule that out (a miss
+        // costs two reads; hits, the common case, none).
+        match self.persistent.load(key).await {
+            Ok(Some(again)) if again.version == record.version => {}
+            _ => self.forget(key).await,
+        }
         Ok(Some(record))
     }
 
@@ -206,8 +247,7 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
         let outcome = self.persistent.save(key, record, expected).await?;
         match &outcome {
             SaveOutcome::Saved { key, version } => {
-                self.refill(key, &record.data, version, record.expiry_date)
-                    .await;
+                self.advance(key, expected, record, version).await;
             }
             // The cached copy is stale or dead: the retry must read the persistent store.
             SaveOutcome::Conflict | SaveOutcome::Gone => self.forget(key).await,

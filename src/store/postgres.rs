@@ -88,7 +88,13 @@ impl PostgresStore {
     /// Fails with [`Error::Config`] for a malformed URL and [`Error::StoreUnavailable`]
     /// when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new().connect(url).await.map_err(map_err)?;
+        // sqlx pings every connection it hands out by default: a round trip per store call
+        // that a dead connection's error (503, then a fresh connection) makes redundant.
+        let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .connect(url)
+            .await
+            .map_err(map_err)?;
         Ok(Self::new(pool))
     }
 
