@@ -13,6 +13,9 @@ use crate::{Error, SessionKey};
 
 use crate::cookie::MAX_COOKIE_SIZE;
 
+/// How far ahead of this server's clock a signing time may be: five minutes.
+const DEFAULT_FUTURE_LEEWAY: Duration = Duration::minutes(5);
+
 /// Django's `SESSION_COOKIE_AGE`: two weeks.
 const DEFAULT_COOKIE_AGE: Duration = Duration::seconds(1_209_600);
 /// Django's `SESSION_COOKIE_NAME`.
@@ -100,6 +103,8 @@ struct Inner {
     fallback_count: usize,
     cookie_age: Duration,
     cookie_name: String,
+    /// How far in the future a signing time may lie (clock skew between servers).
+    future_leeway: Duration,
 }
 
 impl fmt::Debug for CookieStore {
@@ -152,6 +157,7 @@ impl CookieStore {
                 fallback_count: 0,
                 cookie_age: DEFAULT_COOKIE_AGE,
                 cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+                future_leeway: DEFAULT_FUTURE_LEEWAY,
             }),
         }
     }
@@ -199,6 +205,15 @@ impl CookieStore {
         self
     }
 
+    /// How far in the future a cookie's signing time may be (five minutes by default) before
+    /// the cookie is refused and logged: servers' clocks drift apart a little, but a cookie
+    /// signed hours ahead was made by a broken clock or with a stolen secret, and would
+    /// otherwise outlive the cookie age. Django accepts any future time.
+    pub fn with_future_leeway(mut self, leeway: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).future_leeway = leeway;
+        self
+    }
+
     /// The cookie age.
     pub fn cookie_age(&self) -> Duration {
         self.inner.cookie_age
@@ -243,6 +258,9 @@ impl CookieStore {
         };
         let signed_at = OffsetDateTime::from_unix_timestamp(timestamp)
             .map_err(|_| "signing time out of range")?;
+        if signed_at > now.saturating_add(self.inner.future_leeway) {
+            return Err("signed in the future, beyond the clock-skew leeway");
+        }
         // The cookie age, already checked by `unsign`, caps every session.
         let mut expiry_date = signed_at.saturating_add(self.inner.cookie_age);
         // A custom expiry may end it sooner; browser close (0) means the cookie age.
@@ -396,6 +414,42 @@ mod tests {
         }
         s.truncate(n);
         s
+    }
+
+    #[tokio::test]
+    async fn cookies_signed_in_the_future_beyond_the_leeway_are_refused() {
+        let store = CookieStore::new(SECRET);
+        let signer = Signer::new(SECRET, COOKIE_SALT);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let data = serde_json::json!({"user": 1}).as_object().cloned().unwrap();
+        let load = |value: String| {
+            let store = store.clone();
+            async move {
+                let key = store.parse_key(&value).unwrap();
+                store.load(&key).await.unwrap()
+            }
+        };
+        assert!(
+            load(signer.dumps_at(&data, now + 60, true).unwrap())
+                .await
+                .is_some(),
+            "within the leeway"
+        );
+        assert!(
+            load(signer.dumps_at(&data, now + 3_600, true).unwrap())
+                .await
+                .is_none(),
+            "an hour ahead"
+        );
+        let lenient = store.clone().with_future_leeway(Duration::hours(2));
+        let value = signer.dumps_at(&data, now + 3_600, true).unwrap();
+        assert!(
+            lenient
+                .load(&lenient.parse_key(&value).unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
