@@ -31,6 +31,7 @@ pub(crate) fn incoming(
 ) -> IncomingCookie {
     let mut found = IncomingCookie::default();
     let mut distinct_keys = false;
+    let mut rejected: &[u8] = &[];
     for header in headers.get_all(COOKIE) {
         for (n, value) in pairs(header.as_bytes()) {
             if n != name.as_bytes() {
@@ -38,6 +39,7 @@ pub(crate) fn incoming(
             }
             found.present = true;
             let Some(key) = std::str::from_utf8(value).ok().and_then(&parse) else {
+                rejected = value;
                 continue;
             };
             if found.key.as_ref().is_some_and(|k| *k != key) {
@@ -52,7 +54,32 @@ pub(crate) fn incoming(
             "request carries several different session cookies; using the last"
         );
     }
+    if found.present && found.key.is_none() {
+        tracing::warn!(
+            cookie = name,
+            fingerprint = %fingerprint(rejected),
+            "session cookie is not a well-formed key; treating it as no session"
+        );
+    }
     found
+}
+
+/// A salted hash that tells log lines about the same cookie value apart without revealing
+/// it: the salt is random per process, so a fingerprint can't be checked against guesses.
+fn fingerprint(value: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::LazyLock;
+    static SALT: LazyLock<[u8; 16]> = LazyLock::new(|| {
+        let mut salt = [0u8; 16];
+        // A failed OS RNG leaves a zero salt: the fingerprint then only stops being secret.
+        let _ = rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt);
+        salt
+    });
+    let digest = Sha256::new()
+        .chain_update(*SALT)
+        .chain_update(value)
+        .finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1, leniently: whitespace around

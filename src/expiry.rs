@@ -173,7 +173,11 @@ fn floor_seconds(d: Duration) -> i64 {
 /// Python's `datetime.isoformat()` of an aware UTC datetime: microseconds only when
 /// non-zero, and always `+00:00`.
 pub(crate) fn to_python_isoformat(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    // Python's range in UTC: instants beyond it are clamped rather than written in a form
+    // nothing reads back (or, converting to UTC, panicking at the edge of `time`'s range).
+    let first = time::macros::datetime!(0001-01-01 00:00:00 UTC);
+    let last = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
+    let t = t.clamp(first, last).to_offset(UtcOffset::UTC);
     let mut out = String::with_capacity(32);
     // Writing to a String cannot fail.
     let _ = write!(
@@ -214,11 +218,13 @@ pub(crate) fn parse_isoformat(s: &str) -> Option<OffsetDateTime> {
     } else {
         (s, UtcOffset::UTC)
     };
-    Some(
-        PrimitiveDateTime::parse(datetime, DATETIME)
-            .ok()?
-            .assume_offset(offset),
-    )
+    let t = PrimitiveDateTime::parse(datetime, DATETIME)
+        .ok()?
+        .assume_offset(offset)
+        .checked_to_offset(UtcOffset::UTC)?;
+    // Python's datetimes have years 1 to 9999: anything else was not written by Django, and
+    // could not be written back in the same form.
+    (1..=9999).contains(&t.year()).then_some(t)
 }
 
 #[cfg(test)]
@@ -341,6 +347,30 @@ mod tests {
         assert_eq!(half.to_value(), json!(0.5));
         assert_eq!(Expiry::from_value(&half.to_value()), Ok(Some(half)));
         assert_eq!(Expiry::Inactivity(Duration::ZERO).to_value(), json!(0));
+    }
+
+    #[test]
+    fn dates_at_the_edges_never_panic_and_always_read_back() {
+        // Python writes these for aware datetimes in other zones; they are past UTC's edges.
+        for s in [
+            "9999-12-31T23:59:59-05:00",
+            "0001-01-01T00:00:00+01:00",
+            "0000-06-01T00:00:00+00:00",
+        ] {
+            assert_eq!(Expiry::from_value(&json!(s)), Err(InvalidExpiry), "{s}");
+        }
+        for t in [
+            datetime!(-9999-01-01 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59 -23:59),
+            datetime!(0000-06-01 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59.999999999 UTC),
+        ] {
+            let value = Expiry::At(t).to_value();
+            assert!(
+                matches!(Expiry::from_value(&value), Ok(Some(Expiry::At(_)))),
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -46,6 +46,14 @@ const B64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// The signature's base64: exactly what signing writes, no padding accepted.
+const B64_SIGNATURE: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a signed value did not load.
@@ -173,7 +181,8 @@ impl Signer {
         now: i64,
     ) -> Result<(&'a str, i64), SigningError> {
         let (value, signature) = signed.rsplit_once(':').ok_or(SigningError::BadSignature)?;
-        let tag = B64
+        // Strictly unpadded, as Django compares the signature text: `sig=` is not `sig`.
+        let tag = B64_SIGNATURE
             .decode(signature)
             .map_err(|_| SigningError::BadSignature)?;
         // Every key is tried, so timing does not tell which one matched.
@@ -497,6 +506,10 @@ mod tests {
         let forged = format!("{}:{rest}", B64.encode(br#"{"user":2}"#));
         assert_eq!(
             s.loads_at(&forged, None, T),
+            Err(SigningError::BadSignature)
+        );
+        assert_eq!(
+            s.loads_at(&format!("{good}="), None, T),
             Err(SigningError::BadSignature)
         );
         let truncated = &good[..good.len() - 1];

@@ -92,6 +92,9 @@ impl PostgresStore {
         // that a dead connection's error (503, then a fresh connection) makes redundant.
         let pool = PgPoolOptions::new()
             .test_before_acquire(false)
+            // sqlx waits 30 s for a connection by default, retrying a refused one: with the
+            // server down every request would hang that long. A few seconds give a prompt 503.
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await
             .map_err(map_err)?;
