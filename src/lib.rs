@@ -54,6 +54,7 @@ pub mod django;
 mod error;
 pub mod expiry;
 mod extract;
+mod finite;
 mod key;
 mod layer;
 mod session;

@@ -230,11 +230,15 @@ fn stored_expiry(data: &Map<String, Value>) -> Option<Expiry> {
     })
 }
 
+/// `value` as JSON. NaN and infinities are refused: serde_json would store them as `null`.
 fn to_value<T: Serialize>(key: &str, value: T) -> Result<Value, Error> {
-    serde_json::to_value(value).map_err(|source| Error::Serde {
+    let serde_error = |source| Error::Serde {
         key: key.to_owned(),
         source,
-    })
+    };
+    crate::finite::check(&value)
+        .map_err(|e| serde_error(<serde_json::Error as serde::ser::Error>::custom(e)))?;
+    serde_json::to_value(value).map_err(serde_error)
 }
 
 fn from_value<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error> {
@@ -317,7 +321,9 @@ impl Session {
         self.state().data().get(key).cloned()
     }
 
-    /// `session[key] = value`. Sets `modified`, even when the value is unchanged.
+    /// `session[key] = value`. Sets `modified`, even when the value is unchanged. A value
+    /// holding NaN or an infinity is refused with [`Error::Serde`] (JSON has no such number;
+    /// serde_json would store `null`).
     pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
         let key = key.into();
         let value = to_value(&key, value)?;

@@ -1316,3 +1316,27 @@ async fn debug_output_never_holds_the_key() {
     assert!(!format!("{s:?}").contains(&key));
     assert!(!format!("{:?}", s.session_key().unwrap()).contains(&key));
 }
+
+#[test]
+fn nan_and_infinities_are_refused_not_stored_as_null() {
+    let session = Session::new(MemoryStore::new(), SessionConfig::default());
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert!(matches!(session.insert("x", bad), Err(Error::Serde { .. })));
+        assert!(matches!(
+            session.insert("v", vec![1.0, bad]),
+            Err(Error::Serde { .. })
+        ));
+        assert!(matches!(
+            session.update([("a", 1.0), ("b", bad)]),
+            Err(Error::Serde { .. })
+        ));
+        assert!(matches!(
+            session.setdefault("s", bad),
+            Err(Error::Serde { .. })
+        ));
+    }
+    assert!(!session.modified(), "a refused value changed the session");
+    assert!(session.is_empty());
+    session.insert("ok", 1.5).unwrap();
+    assert_eq!(session.get::<f64>("ok").unwrap(), Some(1.5));
+}
