@@ -89,6 +89,10 @@ pub struct SessionConfig {
     /// It survives `cycle_key` (so cycling cannot extend a hijacked session) and restarts
     /// with `flush`. Default `None`: Django's idle expiry only.
     pub absolute_max_age: Option<Duration>,
+    /// Beyond Django: the largest session a save writes, in bytes of compact JSON (default
+    /// 1 MiB); a larger one fails with `Error::SessionTooLarge` instead of filling the store.
+    /// `None` removes the cap.
+    pub max_session_size: Option<usize>,
 }
 
 impl Default for SessionConfig {
@@ -105,6 +109,7 @@ impl Default for SessionConfig {
             save_every_request: false,
             store_timeout: Some(std::time::Duration::from_secs(10)),
             absolute_max_age: None,
+            max_session_size: Some(1024 * 1024),
         }
     }
 }
@@ -167,6 +172,12 @@ impl SessionConfig {
     /// Sets `store_timeout`.
     pub fn with_store_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
         self.store_timeout = timeout;
+        self
+    }
+
+    /// Sets `max_session_size`.
+    pub fn with_max_session_size(mut self, bytes: Option<usize>) -> Self {
+        self.max_session_size = bytes;
         self
     }
 

@@ -72,6 +72,14 @@ pub enum Error {
         limit: usize,
     },
 
+    /// The session's data is larger than `SessionConfig::max_session_size`; it was not
+    /// saved (the stored record, if any, is unchanged). The layer answers 500.
+    #[error("session data exceeds max_session_size ({limit} bytes of JSON)")]
+    SessionTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+
     /// The `Session` extractor ran on a request that did not pass through a `SessionLayer`.
     #[error("no SessionLayer wraps this handler: add `.layer(SessionLayer::new(store))`")]
     MissingLayer,

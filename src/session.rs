@@ -216,6 +216,32 @@ impl State {
     }
 }
 
+/// Fails when `data` as compact JSON is longer than `limit` bytes, without building the
+/// JSON: a writer counts the bytes and stops at the limit.
+fn check_size(data: &Map<String, Value>, limit: usize) -> Result<(), Error> {
+    struct Budget(usize);
+    impl std::io::Write for Budget {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(buf.len())
+                .ok_or_else(|| std::io::Error::other("over the limit"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Budget(limit), data).map_err(|_| {
+        tracing::error!(
+            limit,
+            keys = data.len(),
+            "session larger than max_session_size; not saved"
+        );
+        Error::SessionTooLarge { limit }
+    })
+}
+
 /// The creation time kept in `data` by `absolute_max_age`, if any.
 fn created_at(data: &Map<String, Value>) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(data.get(CREATED_KEY)?.as_i64()?).ok()
@@ -597,7 +623,7 @@ impl Session {
         let mut rebased = false;
         let mut conflicts = 0;
         for _ in 0..MAX_SAVE_ATTEMPTS {
-            let record = self.record(Arc::clone(&data));
+            let record = self.record(Arc::clone(&data))?;
             match self.timed(store.save(&key, &record, &version)).await? {
                 SaveOutcome::Saved { key, version } => {
                     let mut state = self.state();
@@ -648,7 +674,7 @@ impl Session {
             self.stamp_creation(&mut state);
             (Arc::clone(state.data()), state.changes.generation)
         };
-        let record = self.record(data);
+        let record = self.record(data)?;
         let (key, version) = self.timed(self.inner.store.create(&record)).await?;
         let mut state = self.state();
         state.key = Some(key);
@@ -717,8 +743,12 @@ impl Session {
         }
     }
 
-    /// The record a save writes: `data` and its expiry date as of now.
-    fn record(&self, data: Data) -> Record {
+    /// The record a save writes: `data` and its expiry date as of now. Fails with
+    /// [`Error::SessionTooLarge`] beyond `max_session_size`.
+    fn record(&self, data: Data) -> Result<Record, Error> {
+        if let Some(limit) = self.inner.config.max_session_size {
+            check_size(&data, limit)?;
+        }
         let expiry = stored_expiry(&data);
         let mut expiry_date = expiry::expiry_date(
             OffsetDateTime::now_utc(),
@@ -730,7 +760,7 @@ impl Session {
         {
             expiry_date = expiry_date.min(created.saturating_add(max_age));
         }
-        Record { data, expiry_date }
+        Ok(Record { data, expiry_date })
     }
 
     /// With `absolute_max_age` set, stamps a session that has no creation time yet (a new

@@ -1340,3 +1340,41 @@ fn nan_and_infinities_are_refused_not_stored_as_null() {
     session.insert("ok", 1.5).unwrap();
     assert_eq!(session.get::<f64>("ok").unwrap(), Some(1.5));
 }
+
+#[tokio::test]
+async fn sessions_over_max_session_size_are_not_saved() {
+    let store = MemoryStore::new();
+    let config = Arc::new(SessionConfig::default().with_max_session_size(Some(100)));
+    let session = Session::new(store.clone(), Arc::clone(&config));
+    session.insert("small", "x").unwrap();
+    session.save().await.unwrap();
+    let key = session.session_key().unwrap();
+
+    session.insert("big", "y".repeat(200)).unwrap();
+    assert!(matches!(
+        session.save().await,
+        Err(Error::SessionTooLarge { limit: 100 })
+    ));
+    let stored = Session::load(store.clone(), Arc::clone(&config), key.as_str())
+        .await
+        .unwrap();
+    assert_eq!(stored.get::<String>("small").unwrap().as_deref(), Some("x"));
+    assert_eq!(
+        stored.get_value("big"),
+        None,
+        "an oversized save reached the store"
+    );
+
+    // A new session that is too large is never created.
+    let fresh = Session::new(store.clone(), config);
+    fresh.insert("big", "z".repeat(200)).unwrap();
+    assert!(matches!(
+        fresh.save().await,
+        Err(Error::SessionTooLarge { .. })
+    ));
+    assert!(fresh.session_key().is_none());
+    assert_eq!(
+        Error::SessionTooLarge { limit: 1 }.status(),
+        http::StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
