@@ -1054,13 +1054,15 @@ async fn store_calls_are_minimal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_writers_of_different_keys_all_keep_their_write() {
+    // 200 concurrent requests on one session, each setting its own key.
+    const WRITERS: usize = 200;
     let store = MemoryStore::new();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "init", "0").await;
 
     let client = client();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..100 {
+    for i in 0..WRITERS {
         let (client, base, key) = (client.clone(), base.clone(), key.clone());
         tasks.spawn(async move {
             let response = client
@@ -1091,14 +1093,14 @@ async fn concurrent_writers_of_different_keys_all_keep_their_write() {
     let response = get_with(&base, "/items", Some(&key)).await;
     let items = json_body(response).await;
     let object = items.as_object().expect("object");
-    for i in 0..100 {
+    for i in 0..WRITERS {
         assert_eq!(object.get(&format!("k{i}")), Some(&json!(i)), "k{i} lost");
     }
     assert_eq!(object.get("init"), Some(&json!(0)), "init lost");
-    assert_eq!(object.len(), 101);
+    assert_eq!(object.len(), WRITERS + 1);
 
     let session = load(&store, &key).await;
-    assert_eq!(session.len(), 101);
+    assert_eq!(session.len(), WRITERS + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
