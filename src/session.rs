@@ -642,7 +642,13 @@ impl Session {
                 SaveOutcome::Conflict => {
                     conflicts += 1;
                     tokio::time::sleep(conflict_backoff(conflicts)).await;
-                    let Some(fresh) = self.timed(store.load(&key)).await? else {
+                    // The same checks as a first load: a record that became unacceptable
+                    // (too old, a malformed expiry) is gone for this request too.
+                    let Some(fresh) = self
+                        .timed(store.load(&key))
+                        .await?
+                        .filter(|r| self.is_acceptable(&r.data))
+                    else {
                         return Err(Error::SessionInterrupted);
                     };
                     let mut state = self.state();

@@ -136,3 +136,34 @@ async fn a_malformed_creation_time_is_no_session() {
         assert!(session.session_key().is_none(), "{bad} loaded");
     }
 }
+
+#[tokio::test]
+async fn a_conflicting_save_does_not_write_over_a_record_that_became_too_old() {
+    let store = MemoryStore::new();
+    let key = record_created(&store, Some(ago(Duration::minutes(10)))).await;
+    let session = Session::load(store.clone(), config(), &key).await.unwrap();
+    session.insert("n", 1).unwrap();
+    // Another process rewrites the record meanwhile, with a creation time past the cap.
+    let parsed = store.parse_key(&key).unwrap();
+    let current = store.load(&parsed).await.unwrap().unwrap();
+    let mut data = (*current.data).clone();
+    data.insert(CREATED_KEY.into(), ago(Duration::hours(2)));
+    let record = Record {
+        data: Arc::new(data),
+        expiry_date: OffsetDateTime::now_utc() + Duration::weeks(1),
+    };
+    store
+        .save(&parsed, &record, &current.version)
+        .await
+        .unwrap();
+    // The save conflicts, reloads, finds the session too old: gone, not extended.
+    assert!(matches!(
+        session.save().await,
+        Err(sessionbase::Error::SessionInterrupted)
+    ));
+    let stored = store.load(&parsed).await.unwrap().unwrap();
+    assert!(
+        stored.data.get("n").is_none(),
+        "the save landed on a session past its cap"
+    );
+}
