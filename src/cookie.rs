@@ -102,37 +102,57 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// Appends the RFC 1123 date Django writes in `expires` (`Fri, 11 Dec 2026 01:55:15 GMT`).
-/// By hand: `time`'s general formatter costs more than the rest of the cookie.
-fn push_http_date(out: &mut String, t: OffsetDateTime) {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    out.push_str(WEEKDAYS[usize::from(t.weekday().number_days_from_monday())]);
-    out.push_str(", ");
-    push_digits(out, u32::from(t.day()), 2);
-    out.push(' ');
-    out.push_str(MONTHS[usize::from(u8::from(t.month()) - 1)]);
-    out.push(' ');
+/// By hand, from the Unix time: `time`'s calendar and formatting machinery cost more than
+/// the rest of the cookie.
+fn push_http_date(out: &mut Vec<u8>, t: OffsetDateTime) {
+    let seconds = t.unix_timestamp();
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    out.extend_from_slice(WEEKDAYS[(days + 3).rem_euclid(7) as usize].as_bytes());
+    out.extend_from_slice(b", ");
+    push_digits(out, day, 2);
+    out.push(b' ');
+    out.extend_from_slice(MONTHS[(month - 1) as usize].as_bytes());
+    out.push(b' ');
     // Saturated dates stay within years 0..=9999 in practice; clamp for the format's sake.
-    push_digits(out, t.year().clamp(0, 9999).unsigned_abs(), 4);
-    out.push(' ');
-    push_digits(out, u32::from(t.hour()), 2);
-    out.push(':');
-    push_digits(out, u32::from(t.minute()), 2);
-    out.push(':');
-    push_digits(out, u32::from(t.second()), 2);
-    out.push_str(" GMT");
+    push_digits(out, year.clamp(0, 9999) as u32, 4);
+    out.push(b' ');
+    push_digits(out, (of_day / 3600) as u32, 2);
+    out.push(b':');
+    push_digits(out, (of_day / 60 % 60) as u32, 2);
+    out.push(b':');
+    push_digits(out, (of_day % 60) as u32, 2);
+    out.extend_from_slice(b" GMT");
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`): `(year, month 1..=12, day 1..=31)`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
-fn push_digits(out: &mut String, n: u32, width: u32) {
-    let mut divisor = 10u32.pow(width.saturating_sub(1));
-    while divisor * 10 <= n {
-        divisor *= 10;
-    }
-    while divisor > 0 {
+fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut start = digits.len();
+    while n > 0 {
+        start -= 1;
         // A single decimal digit.
-        out.push(char::from(b'0' + ((n / divisor) % 10) as u8));
-        divisor /= 10;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
     }
+    out.extend_from_slice(&digits[start.min(digits.len() - width.min(digits.len()))..]);
 }
 
 /// `Set-Cookie` for the session, in Django's attribute order: `Domain`, `expires`,
@@ -144,25 +164,25 @@ pub(crate) fn set_cookie(
     max_age: Option<i64>,
     now: OffsetDateTime,
 ) -> Option<HeaderValue> {
-    let mut out = String::with_capacity(value.len() + config.cookie_name.len() + 112);
-    out.push_str(&config.cookie_name);
-    out.push('=');
-    out.push_str(value);
+    let mut out = Vec::with_capacity(value.len() + config.cookie_name.len() + 112);
+    out.extend_from_slice(config.cookie_name.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value.as_bytes());
     if let Some(domain) = &config.cookie_domain {
-        out.push_str("; Domain=");
-        out.push_str(domain);
+        out.extend_from_slice(b"; Domain=");
+        out.extend_from_slice(domain.as_bytes());
     }
     if let Some(age) = max_age {
-        out.push_str("; expires=");
+        out.extend_from_slice(b"; expires=");
         push_http_date(&mut out, now.saturating_add(Duration::seconds(age)));
     }
     if config.cookie_http_only {
-        out.push_str("; HttpOnly");
+        out.extend_from_slice(b"; HttpOnly");
     }
     if let Some(age) = max_age {
-        out.push_str("; Max-Age=");
+        out.extend_from_slice(b"; Max-Age=");
         if age < 0 {
-            out.push('-');
+            out.push(b'-');
         }
         // Ages beyond u32 (136 years) are clamped; Django's are two weeks by default.
         push_digits(
@@ -180,18 +200,18 @@ pub(crate) fn set_cookie(
 /// follow the configuration too: browsers ignore a `__Host-`/`__Secure-` removal without
 /// `Secure`.
 pub(crate) fn removal(config: &SessionConfig) -> Option<HeaderValue> {
-    let mut out = String::with_capacity(config.cookie_name.len() + 112);
-    out.push_str(&config.cookie_name);
-    out.push('=');
+    let mut out = Vec::with_capacity(config.cookie_name.len() + 112);
+    out.extend_from_slice(config.cookie_name.as_bytes());
+    out.push(b'=');
     if let Some(domain) = &config.cookie_domain {
-        out.push_str("; Domain=");
-        out.push_str(domain);
+        out.extend_from_slice(b"; Domain=");
+        out.extend_from_slice(domain.as_bytes());
     }
-    out.push_str("; expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    out.extend_from_slice(b"; expires=Thu, 01 Jan 1970 00:00:00 GMT");
     if config.cookie_http_only {
-        out.push_str("; HttpOnly");
+        out.extend_from_slice(b"; HttpOnly");
     }
-    out.push_str("; Max-Age=0");
+    out.extend_from_slice(b"; Max-Age=0");
     let secure = config.cookie_secure
         || config.cookie_name.starts_with("__Secure-")
         || config.cookie_name.starts_with("__Host-")
@@ -200,15 +220,15 @@ pub(crate) fn removal(config: &SessionConfig) -> Option<HeaderValue> {
     HeaderValue::try_from(out).ok()
 }
 
-fn push_tail(out: &mut String, config: &SessionConfig, secure: bool) {
-    out.push_str("; Path=");
-    out.push_str(&config.cookie_path);
+fn push_tail(out: &mut Vec<u8>, config: &SessionConfig, secure: bool) {
+    out.extend_from_slice(b"; Path=");
+    out.extend_from_slice(config.cookie_path.as_bytes());
     if let Some(same_site) = config.cookie_same_site {
-        out.push_str("; SameSite=");
-        out.push_str(same_site.as_str());
+        out.extend_from_slice(b"; SameSite=");
+        out.extend_from_slice(same_site.as_str().as_bytes());
     }
     if secure {
-        out.push_str("; Secure");
+        out.extend_from_slice(b"; Secure");
     }
 }
 
@@ -324,15 +344,33 @@ mod tests {
         );
         let mut t = datetime!(1970-01-01 00:00:00 UTC);
         for _ in 0..2_000 {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_http_date(&mut out, t);
-            assert_eq!(out, t.format(reference).unwrap());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                t.format(reference).unwrap()
+            );
             t += Duration::seconds(86_413 * 7 + 3_601);
         }
-        let mut out = String::new();
+        // Leap centuries, and dates before 1970 and far ahead.
+        let mut t = datetime!(1600-02-28 23:59:59 UTC);
+        while t.year() < 9999 {
+            let mut out = Vec::new();
+            push_http_date(&mut out, t);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                t.format(reference).unwrap()
+            );
+            t += Duration::seconds(3_000_017);
+        }
+        let mut out = Vec::new();
         push_digits(&mut out, 0, 1);
         push_digits(&mut out, 1_209_600, 1);
-        assert_eq!(out, "01209600");
+        push_digits(&mut out, 7, 2);
+        push_digits(&mut out, 2026, 4);
+        push_digits(&mut out, 987, 4);
+        push_digits(&mut out, u32::MAX, 1);
+        assert_eq!(out, b"0120960007202609874294967295");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrayvec::ArrayString;
 use rand::TryRng;
 use rand::rngs::SysRng;
 
@@ -34,10 +35,11 @@ pub const MAX_LEN: usize = 40;
 pub struct SessionKey(Repr);
 
 /// Keys of server-side stores (at most 40 bytes) live inline, so parsing, cloning and
-/// dropping one allocates nothing; longer ones (a signed cookie) are shared.
+/// dropping one allocates nothing and reading one costs no UTF-8 check; longer ones (a
+/// signed cookie) are shared.
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; MAX_LEN] },
+    Inline(ArrayString<MAX_LEN>),
     Shared(Arc<str>),
 }
 
@@ -56,17 +58,19 @@ struct RandomPool {
 }
 
 impl RandomPool {
-    /// The next byte from the OS CSPRNG. Each byte is handed out once, then overwritten.
-    fn byte(&mut self) -> Result<u8, Error> {
+    /// Up to `n` fresh bytes from the OS CSPRNG (at least one). Each byte is handed out once;
+    /// the pool forgets them as it hands them out.
+    fn take(&mut self, n: usize) -> Result<impl Iterator<Item = u8> + '_, Error> {
         if self.next == POOL_LEN {
             SysRng
                 .try_fill_bytes(&mut self.bytes)
                 .map_err(|e| Error::Random(Box::new(e)))?;
             self.next = 0;
         }
-        let b = std::mem::take(&mut self.bytes[self.next]);
-        self.next += 1;
-        Ok(b)
+        let end = (self.next + n).min(POOL_LEN);
+        let chunk = &mut self.bytes[self.next..end];
+        self.next = end;
+        Ok(chunk.iter_mut().map(std::mem::take))
     }
 }
 
@@ -76,22 +80,18 @@ impl SessionKey {
     pub fn generate() -> Result<Self, Error> {
         // 252 = 7 * 36: bytes at or above it are rejected so that `% 36` stays uniform.
         const LIMIT: u8 = 252;
-        let mut bytes = [0u8; MAX_LEN];
+        let mut key = ArrayString::<MAX_LEN>::new();
         OS_RANDOM.with_borrow_mut(|pool| {
-            let mut filled = 0;
-            while filled < GENERATED_LEN {
-                let b = pool.byte()?;
-                if b < LIMIT {
-                    bytes[filled] = ALPHABET[usize::from(b % 36)];
-                    filled += 1;
+            while key.len() < GENERATED_LEN {
+                for b in pool.take(GENERATED_LEN - key.len())? {
+                    if b < LIMIT {
+                        key.push(char::from(ALPHABET[usize::from(b % 36)]));
+                    }
                 }
             }
             Ok::<_, Error>(())
         })?;
-        Ok(Self(Repr::Inline {
-            len: GENERATED_LEN as u8,
-            bytes,
-        }))
+        Ok(Self(Repr::Inline(key)))
     }
 
     /// Accepts a key of the shape server-side stores use: 8 to 40 characters of `[a-z0-9]`
@@ -106,26 +106,16 @@ impl SessionKey {
     /// uses this in its [`SessionStore::parse_key`](crate::SessionStore::parse_key).
     pub fn from_validated(value: impl AsRef<str>) -> Self {
         let value = value.as_ref();
-        if value.len() <= MAX_LEN {
-            let mut bytes = [0u8; MAX_LEN];
-            bytes[..value.len()].copy_from_slice(value.as_bytes());
-            // MAX_LEN is 40: the length fits in a byte.
-            Self(Repr::Inline {
-                len: value.len() as u8,
-                bytes,
-            })
-        } else {
-            Self(Repr::Shared(value.into()))
+        match ArrayString::from(value) {
+            Ok(inline) => Self(Repr::Inline(inline)),
+            Err(_) => Self(Repr::Shared(value.into())),
         }
     }
 
     /// The key as text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // Inline bytes are copied from a `&str` whole, so they are UTF-8.
-            Repr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
+            Repr::Inline(s) => s,
             Repr::Shared(s) => s,
         }
     }

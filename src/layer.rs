@@ -309,6 +309,8 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
     extracted: bool,
     on_error: E,
 ) -> Response<B> {
+    // One clock reading for the cookie's age, its `expires` and the record's expiry.
+    let now = OffsetDateTime::now_utc();
     let saved = async {
         if !extracted {
             // save_every_request on a session no handler took: read it now.
@@ -316,8 +318,8 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
         }
         // Reading the expiry loads the data, as in Django: an unknown key becomes none here,
         // so the save below creates a fresh key instead of failing.
-        let max_age = session.cookie_max_age();
-        session.save().await?;
+        let max_age = session.cookie_max_age(now);
+        session.save_at(now).await?;
         Ok::<_, Error>(max_age)
     }
     .await;
@@ -350,12 +352,7 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
         tracing::error!(%error, "not sending a session cookie browsers would drop");
         return on_error.on_error(&error);
     }
-    match cookie::set_cookie(
-        session.config(),
-        key.as_str(),
-        max_age,
-        OffsetDateTime::now_utc(),
-    ) {
+    match cookie::set_cookie(session.config(), key.as_str(), max_age, now) {
         Some(value) => {
             response
                 .headers_mut()

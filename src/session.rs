@@ -24,9 +24,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use indexmap::IndexSet;
+use arrayvec::ArrayVec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -99,26 +100,49 @@ struct State {
 
 /// The keys this request changed since the last save, so that a save that lost a race can
 /// be re-applied on top of the record as it is now.
+///
+/// Keys are remembered by a 64-bit hash under a per-process random seed: recording one costs
+/// no allocation (the first few live inline), and a re-application finds the keys again in
+/// the maps it merges.
 #[derive(Default)]
 struct Changes {
     /// `clear` or `flush` ran: nothing stored before survives.
     cleared: bool,
-    keys: IndexSet<String>,
+    touched: ArrayVec<u64, INLINE_CHANGES>,
+    /// Beyond the first [`INLINE_CHANGES`] keys.
+    more: Vec<u64>,
     /// Bumped by every change, so a save can tell whether changes arrived while it ran.
     generation: u64,
 }
 
+/// Changed keys remembered without allocating.
+const INLINE_CHANGES: usize = 6;
+
+static KEY_HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+
+fn key_hash(key: &str) -> u64 {
+    KEY_HASHER.hash_one(key)
+}
+
 impl Changes {
     fn touch(&mut self, key: &str) {
-        if !self.keys.contains(key) {
-            self.keys.insert(key.to_owned());
+        let hash = key_hash(key);
+        if !self.is_touched(hash) {
+            if let Err(full) = self.touched.try_push(hash) {
+                self.more.push(full.element());
+            }
         }
         self.generation += 1;
     }
 
+    fn is_touched(&self, hash: u64) -> bool {
+        self.touched.contains(&hash) || self.more.contains(&hash)
+    }
+
     fn clear_all(&mut self) {
         self.cleared = true;
-        self.keys.clear();
+        self.touched.clear();
+        self.more.clear();
         self.generation += 1;
     }
 
@@ -130,14 +154,11 @@ impl Changes {
             return Arc::new(mine.clone());
         }
         let mut out = Map::clone(base);
-        for key in &self.keys {
-            match mine.get(key) {
-                Some(v) => {
-                    out.insert(key.clone(), v.clone());
-                }
-                None => {
-                    out.shift_remove(key);
-                }
+        // Removed here: touched keys the base has and this request no longer does.
+        out.retain(|key, _| mine.contains_key(key) || !self.is_touched(key_hash(key)));
+        for (key, value) in mine {
+            if self.is_touched(key_hash(key)) {
+                out.insert(key.clone(), value.clone());
             }
         }
         Arc::new(out)
@@ -530,12 +551,11 @@ impl Session {
     ///
     /// With `absolute_max_age` set, never beyond the session's absolute deadline.
     pub fn get_expiry_age(&self) -> i64 {
-        self.capped_expiry_age(self.get_expiry())
+        self.capped_expiry_age(self.get_expiry(), OffsetDateTime::now_utc())
     }
 
     /// `get_expiry_age` for a known custom expiry, capped by the absolute deadline.
-    fn capped_expiry_age(&self, expiry: Option<Expiry>) -> i64 {
-        let now = OffsetDateTime::now_utc();
+    fn capped_expiry_age(&self, expiry: Option<Expiry>, now: OffsetDateTime) -> i64 {
         let age = self.get_expiry_age_with(now, expiry);
         match self.absolute_deadline() {
             Some(deadline) => age.min(expiry::expiry_age(
@@ -605,10 +625,16 @@ impl Session {
     ///
     /// [`create`]: Self::create
     pub async fn save(&self) -> Result<(), Error> {
+        self.save_at(OffsetDateTime::now_utc()).await
+    }
+
+    /// [`save`](Self::save) with the clock read once by the caller (the layer reads it once
+    /// per request).
+    pub(crate) async fn save_at(&self, now: OffsetDateTime) -> Result<(), Error> {
         let snapshot = {
             let mut state = self.state();
             if state.key.is_some() {
-                self.stamp_creation(&mut state);
+                self.stamp_creation(&mut state, now);
             }
             let data = Arc::clone(state.data());
             state
@@ -617,13 +643,19 @@ impl Session {
                 .map(|key| (key, data, state.version.clone(), state.changes.generation))
         };
         let Some((key, mut data, mut version, generation)) = snapshot else {
-            return self.create().await;
+            return self.create_at(now).await;
         };
         let store = &self.inner.store;
         let mut rebased = false;
         let mut conflicts = 0;
-        for _ in 0..MAX_SAVE_ATTEMPTS {
-            let record = self.record(Arc::clone(&data))?;
+        for attempt in 0..MAX_SAVE_ATTEMPTS {
+            // A retry comes after a pause: its expiry counts from then.
+            let now = if attempt == 0 {
+                now
+            } else {
+                OffsetDateTime::now_utc()
+            };
+            let record = self.record(Arc::clone(&data), now)?;
             match self.timed(store.save(&key, &record, &version)).await? {
                 SaveOutcome::Saved { key, version } => {
                     let mut state = self.state();
@@ -669,6 +701,10 @@ impl Session {
     /// `session.create()`: stores the session's current data under a fresh key (the store
     /// never overwrites an existing record) and sets `modified`.
     pub async fn create(&self) -> Result<(), Error> {
+        self.create_at(OffsetDateTime::now_utc()).await
+    }
+
+    async fn create_at(&self, now: OffsetDateTime) -> Result<(), Error> {
         let (data, generation) = {
             let mut state = self.state();
             state.accessed = true;
@@ -677,10 +713,10 @@ impl Session {
                 state.fetched = None;
                 state.loaded = Some(Arc::clone(&EMPTY));
             }
-            self.stamp_creation(&mut state);
+            self.stamp_creation(&mut state, now);
             (Arc::clone(state.data()), state.changes.generation)
         };
-        let record = self.record(data)?;
+        let record = self.record(data, now)?;
         let (key, version) = self.timed(self.inner.store.create(&record)).await?;
         let mut state = self.state();
         state.key = Some(key);
@@ -751,16 +787,13 @@ impl Session {
 
     /// The record a save writes: `data` and its expiry date as of now. Fails with
     /// [`Error::SessionTooLarge`] beyond `max_session_size`.
-    fn record(&self, data: Data) -> Result<Record, Error> {
+    fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
         if let Some(limit) = self.inner.config.max_session_size {
             check_size(&data, limit)?;
         }
         let expiry = stored_expiry(&data);
-        let mut expiry_date = expiry::expiry_date(
-            OffsetDateTime::now_utc(),
-            expiry.as_ref(),
-            self.inner.config.cookie_age,
-        );
+        let mut expiry_date =
+            expiry::expiry_date(now, expiry.as_ref(), self.inner.config.cookie_age);
         if let (Some(max_age), Some(created)) =
             (self.inner.config.absolute_max_age, created_at(&data))
         {
@@ -771,10 +804,9 @@ impl Session {
 
     /// With `absolute_max_age` set, stamps a session that has no creation time yet (a new
     /// one, or one saved before the option was turned on) with the current time.
-    fn stamp_creation(&self, state: &mut State) {
+    fn stamp_creation(&self, state: &mut State, now: OffsetDateTime) {
         if self.inner.config.absolute_max_age.is_some() && !state.data().contains_key(CREATED_KEY) {
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            state.set(CREATED_KEY.to_owned(), Value::from(now));
+            state.set(CREATED_KEY.to_owned(), Value::from(now.unix_timestamp()));
         }
     }
 
@@ -833,7 +865,7 @@ impl Session {
     /// The cookie's `Max-Age` as Django's middleware computes it: `None` for a browser-length
     /// session (`get_expire_at_browser_close()`), else `get_expiry_age()`. Loads the data, as
     /// Django does, in one pass.
-    pub(crate) fn cookie_max_age(&self) -> Option<i64> {
+    pub(crate) fn cookie_max_age(&self, now: OffsetDateTime) -> Option<i64> {
         let expiry = self.get_expiry();
         if expiry::expire_at_browser_close(
             expiry.as_ref(),
@@ -841,7 +873,7 @@ impl Session {
         ) {
             return None;
         }
-        Some(self.capped_expiry_age(expiry))
+        Some(self.capped_expiry_age(expiry, now))
     }
 
     pub(crate) fn mark_extracted(&self) {

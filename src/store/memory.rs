@@ -1,7 +1,9 @@
 //! `MemoryStore`: sessions in this process's memory.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
@@ -44,6 +46,9 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[RwLock<Shard>]>,
+    /// Picks the shard. foldhash, not SipHash: it is what a lookup costs most of, and flooding
+    /// does not apply, as every key stored was drawn from the OS CSPRNG (by `create`, or by
+    /// Django for a record a cache copies) and a key an attacker sends is only looked up.
     hasher: RandomState,
 }
 
@@ -51,14 +56,14 @@ impl Default for Inner {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 }
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<SessionKey, Entry>,
+    map: HashMap<SessionKey, Entry, RandomState>,
     writes_since_sweep: usize,
     /// Records left by the last sweep: the next one comes after as many writes, so the shard
     /// holds at most about twice its live records and sweeping costs O(1) per write.
