@@ -112,18 +112,20 @@ fn push_http_date(out: &mut Vec<u8>, t: OffsetDateTime) {
     // 1970-01-01 was a Thursday.
     out.extend_from_slice(WEEKDAYS[(days + 3).rem_euclid(7) as usize].as_bytes());
     out.extend_from_slice(b", ");
-    push_digits(out, day, 2);
+    push_two_digits(out, day);
     out.push(b' ');
     out.extend_from_slice(MONTHS[(month - 1) as usize].as_bytes());
     out.push(b' ');
     // Saturated dates stay within years 0..=9999 in practice; clamp for the format's sake.
-    push_digits(out, year.clamp(0, 9999) as u32, 4);
+    let year = year.clamp(0, 9999) as u32;
+    push_two_digits(out, year / 100);
+    push_two_digits(out, year % 100);
     out.push(b' ');
-    push_digits(out, (of_day / 3600) as u32, 2);
+    push_two_digits(out, (of_day / 3600) as u32);
     out.push(b':');
-    push_digits(out, (of_day / 60 % 60) as u32, 2);
+    push_two_digits(out, (of_day / 60 % 60) as u32);
     out.push(b':');
-    push_digits(out, (of_day % 60) as u32, 2);
+    push_two_digits(out, (of_day % 60) as u32);
     out.extend_from_slice(b" GMT");
 }
 
@@ -140,6 +142,12 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Appends `n` (below 100) as two decimal digits.
+fn push_two_digits(out: &mut Vec<u8>, n: u32) {
+    // Two single decimal digits.
+    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
@@ -164,7 +172,30 @@ pub(crate) fn set_cookie(
     max_age: Option<i64>,
     now: OffsetDateTime,
 ) -> Option<HeaderValue> {
-    let mut out = Vec::with_capacity(value.len() + config.cookie_name.len() + 112);
+    // Built in a buffer kept per thread, then copied once into the header's exact-size
+    // allocation (a `Vec` handed over with spare capacity would cost a second one).
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|out| {
+        out.clear();
+        write_set_cookie(out, config, value, max_age, now);
+        let header = HeaderValue::from_bytes(out).ok();
+        if out.capacity() > MAX_COOKIE_SIZE * 2 {
+            // A huge cookie was refused later anyway; don't keep its buffer.
+            *out = Vec::new();
+        }
+        header
+    })
+}
+
+fn write_set_cookie(
+    out: &mut Vec<u8>,
+    config: &SessionConfig,
+    value: &str,
+    max_age: Option<i64>,
+    now: OffsetDateTime,
+) {
     out.extend_from_slice(config.cookie_name.as_bytes());
     out.push(b'=');
     out.extend_from_slice(value.as_bytes());
@@ -174,7 +205,7 @@ pub(crate) fn set_cookie(
     }
     if let Some(age) = max_age {
         out.extend_from_slice(b"; expires=");
-        push_http_date(&mut out, now.saturating_add(Duration::seconds(age)));
+        push_http_date(out, now.saturating_add(Duration::seconds(age)));
     }
     if config.cookie_http_only {
         out.extend_from_slice(b"; HttpOnly");
@@ -186,13 +217,12 @@ pub(crate) fn set_cookie(
         }
         // Ages beyond u32 (136 years) are clamped; Django's are two weeks by default.
         push_digits(
-            &mut out,
+            out,
             u32::try_from(age.unsigned_abs()).unwrap_or(u32::MAX),
             1,
         );
     }
-    push_tail(&mut out, config, config.cookie_secure);
-    HeaderValue::try_from(out).ok()
+    push_tail(out, config, config.cookie_secure);
 }
 
 /// The `Set-Cookie` that deletes the session cookie: Django's `delete_cookie` (same path,
@@ -235,6 +265,11 @@ fn push_tail(out: &mut Vec<u8>, config: &SessionConfig, secure: bool) {
 /// Django's `patch_vary_headers(response, ("Cookie",))`: keeps the existing values, adds
 /// `Cookie` once (case-insensitively), and leaves a `*` alone.
 pub(crate) fn add_vary_cookie(headers: &mut HeaderMap) {
+    let http::header::Entry::Occupied(_) = headers.entry(VARY) else {
+        // The usual case, in one lookup.
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        return;
+    };
     let mut existing: Vec<&str> = Vec::new();
     for value in headers.get_all(VARY) {
         let Ok(text) = value.to_str() else { continue };

@@ -58,19 +58,21 @@ struct RandomPool {
 }
 
 impl RandomPool {
-    /// Up to `n` fresh bytes from the OS CSPRNG (at least one). Each byte is handed out once;
-    /// the pool forgets them as it hands them out.
-    fn take(&mut self, n: usize) -> Result<impl Iterator<Item = u8> + '_, Error> {
+    /// Fills the start of `out` with fresh bytes from the OS CSPRNG (at least one) and says
+    /// how many. Each byte is handed out once and wiped from the pool.
+    fn fill(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         if self.next == POOL_LEN {
             SysRng
                 .try_fill_bytes(&mut self.bytes)
                 .map_err(|e| Error::Random(Box::new(e)))?;
             self.next = 0;
         }
-        let end = (self.next + n).min(POOL_LEN);
-        let chunk = &mut self.bytes[self.next..end];
-        self.next = end;
-        Ok(chunk.iter_mut().map(std::mem::take))
+        let n = out.len().min(POOL_LEN - self.next);
+        let chunk = &mut self.bytes[self.next..self.next + n];
+        out[..n].copy_from_slice(chunk);
+        chunk.fill(0);
+        self.next += n;
+        Ok(n)
     }
 }
 
@@ -80,17 +82,24 @@ impl SessionKey {
     pub fn generate() -> Result<Self, Error> {
         // 252 = 7 * 36: bytes at or above it are rejected so that `% 36` stays uniform.
         const LIMIT: u8 = 252;
-        let mut key = ArrayString::<MAX_LEN>::new();
+        let mut symbols = [0u8; GENERATED_LEN];
+        let mut random = [0u8; GENERATED_LEN];
+        let mut filled = 0;
         OS_RANDOM.with_borrow_mut(|pool| {
-            while key.len() < GENERATED_LEN {
-                for b in pool.take(GENERATED_LEN - key.len())? {
+            while filled < GENERATED_LEN {
+                let n = pool.fill(&mut random[..GENERATED_LEN - filled])?;
+                for &b in &random[..n] {
                     if b < LIMIT {
-                        key.push(char::from(ALPHABET[usize::from(b % 36)]));
+                        symbols[filled] = ALPHABET[usize::from(b % 36)];
+                        filled += 1;
                     }
                 }
             }
             Ok::<_, Error>(())
         })?;
+        let mut key = ArrayString::<MAX_LEN>::new();
+        // The alphabet is ASCII: the check cannot fail.
+        key.push_str(std::str::from_utf8(&symbols).unwrap_or_default());
         Ok(Self(Repr::Inline(key)))
     }
 

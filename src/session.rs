@@ -205,9 +205,16 @@ impl State {
         Arc::make_mut(self.data())
     }
 
-    fn set(&mut self, key: String, value: Value) {
-        self.changes.touch(&key);
-        self.data_mut().insert(key, value);
+    /// Takes the key borrowed: replacing a value needs no new `String`.
+    fn set<K: AsRef<str> + Into<String>>(&mut self, key: K, value: Value) {
+        self.changes.touch(key.as_ref());
+        let data = self.data_mut();
+        match data.get_mut(key.as_ref()) {
+            Some(slot) => *slot = value,
+            None => {
+                data.insert(key.into(), value);
+            }
+        }
         self.modified = true;
     }
 
@@ -240,6 +247,10 @@ impl State {
 /// Fails when `data` as compact JSON is longer than `limit` bytes, without building the
 /// JSON: a writer counts the bytes and stops at the limit.
 fn check_size(data: &Map<String, Value>, limit: usize) -> Result<(), Error> {
+    if object_size_bound(data) <= limit {
+        // The usual case: a quick upper bound suffices, no serializer runs.
+        return Ok(());
+    }
     struct Budget(usize);
     impl std::io::Write for Budget {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -261,6 +272,28 @@ fn check_size(data: &Map<String, Value>, limit: usize) -> Result<(), Error> {
         );
         Error::SessionTooLarge { limit }
     })
+}
+
+/// An upper bound of the length of `data` as compact JSON (a string at most 6 bytes per
+/// byte, `\u00XX`; a number at most 24 characters).
+fn object_size_bound(data: &Map<String, Value>) -> usize {
+    // Braces, and a colon and a comma per entry.
+    data.iter().fold(2 * data.len() + 2, |n, (k, v)| {
+        n.saturating_add(2 + 6 * k.len())
+            .saturating_add(value_size_bound(v))
+    })
+}
+
+fn value_size_bound(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 24,
+        Value::String(s) => 2 + 6 * s.len(),
+        Value::Array(items) => items.iter().fold(items.len() + 2, |n, v| {
+            n.saturating_add(value_size_bound(v))
+        }),
+        Value::Object(map) => object_size_bound(map),
+    }
 }
 
 /// The creation time kept in `data` by `absolute_max_age`, if any.
@@ -371,16 +404,19 @@ impl Session {
     /// `session[key] = value`. Sets `modified`, even when the value is unchanged. A value
     /// holding NaN or an infinity is refused with [`Error::Serde`] (JSON has no such number;
     /// serde_json would store `null`).
-    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
-        let key = key.into();
-        let value = to_value(&key, value)?;
+    pub fn insert<T: Serialize>(
+        &self,
+        key: impl AsRef<str> + Into<String>,
+        value: T,
+    ) -> Result<(), Error> {
+        let value = to_value(key.as_ref(), value)?;
         self.state().set(key, value);
         Ok(())
     }
 
     /// `session[key] = value` with a raw JSON value.
-    pub fn insert_value(&self, key: impl Into<String>, value: Value) {
-        self.state().set(key.into(), value);
+    pub fn insert_value(&self, key: impl AsRef<str> + Into<String>, value: Value) {
+        self.state().set(key, value);
     }
 
     /// `del session[key]` / `session.pop(key, None)`: removes and returns the value. Sets
@@ -413,7 +449,7 @@ impl Session {
             return from_value(key, existing);
         }
         let value = to_value(key, &default)?;
-        state.set(key.to_owned(), value);
+        state.set(key, value);
         Ok(default)
     }
 
@@ -535,7 +571,7 @@ impl Session {
     pub fn set_expiry(&self, expiry: Option<Expiry>) {
         let mut state = self.state();
         match expiry {
-            Some(e) => state.set(EXPIRY_KEY.to_owned(), e.to_value()),
+            Some(e) => state.set(EXPIRY_KEY, e.to_value()),
             None => {
                 state.remove(EXPIRY_KEY);
             }
@@ -645,7 +681,6 @@ impl Session {
         let Some((key, mut data, mut version, generation)) = snapshot else {
             return self.create_at(now).await;
         };
-        let store = &self.inner.store;
         let mut rebased = false;
         let mut conflicts = 0;
         for attempt in 0..MAX_SAVE_ATTEMPTS {
@@ -656,7 +691,7 @@ impl Session {
                 OffsetDateTime::now_utc()
             };
             let record = self.record(Arc::clone(&data), now)?;
-            match self.timed(store.save(&key, &record, &version)).await? {
+            match self.store_save(&key, &record, &version).await? {
                 SaveOutcome::Saved { key, version } => {
                     let mut state = self.state();
                     if rebased {
@@ -677,7 +712,7 @@ impl Session {
                     // The same checks as a first load: a record that became unacceptable
                     // (too old, a malformed expiry) is gone for this request too.
                     let Some(fresh) = self
-                        .timed(store.load(&key))
+                        .store_load(&key)
                         .await?
                         .filter(|r| self.is_acceptable(&r.data))
                     else {
@@ -717,7 +752,7 @@ impl Session {
             (Arc::clone(state.data()), state.changes.generation)
         };
         let record = self.record(data, now)?;
-        let (key, version) = self.timed(self.inner.store.create(&record)).await?;
+        let (key, version) = self.store_create(&record).await?;
         let mut state = self.state();
         state.key = Some(key);
         state.version = version;
@@ -774,6 +809,43 @@ impl Session {
         Ok(())
     }
 
+    /// The store, when it is the built-in [`MemoryStore`](crate::MemoryStore): it is called
+    /// directly (no boxed future) and without a timeout (it never waits on I/O).
+    #[cfg(feature = "memory")]
+    fn memory_store(&self) -> Option<&crate::MemoryStore> {
+        self.inner.store.as_any().downcast_ref()
+    }
+
+    async fn store_load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory_store() {
+            return SessionStore::load(memory, key).await;
+        }
+        self.timed(self.inner.store.load(key)).await
+    }
+
+    async fn store_save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory_store() {
+            return SessionStore::save(memory, key, record, expected).await;
+        }
+        self.timed(self.inner.store.save(key, record, expected))
+            .await
+    }
+
+    async fn store_create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory_store() {
+            return SessionStore::create(memory, record).await;
+        }
+        self.timed(self.inner.store.create(record)).await
+    }
+
     /// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts the
     /// configured `store_timeout`.
     async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
@@ -806,7 +878,7 @@ impl Session {
     /// one, or one saved before the option was turned on) with the current time.
     fn stamp_creation(&self, state: &mut State, now: OffsetDateTime) {
         if self.inner.config.absolute_max_age.is_some() && !state.data().contains_key(CREATED_KEY) {
-            state.set(CREATED_KEY.to_owned(), Value::from(now.unix_timestamp()));
+            state.set(CREATED_KEY, Value::from(now.unix_timestamp()));
         }
     }
 
@@ -821,7 +893,7 @@ impl Session {
                 _ => return Ok(()),
             }
         };
-        let record = self.timed(self.inner.store.load(&key)).await?;
+        let record = self.store_load(&key).await?;
         let record = record.filter(|r| self.is_acceptable(&r.data));
         let mut state = self.state();
         if state.loaded.is_none() && state.fetched.is_none() {
@@ -923,5 +995,31 @@ impl fmt::Debug for Session {
             .field("accessed", &state.accessed)
             .field("modified", &state.modified)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn size_bound_is_never_below_the_json_length() {
+        let samples = [
+            json!({}),
+            json!({"a": null, "b": true, "c": false}),
+            json!({"n": -9_223_372_036_854_775_808i64, "u": u64::MAX, "f": -1.797_693_134_862_315_7e308}),
+            json!({"\u{1}\"\\\n": "\u{0}\u{1f}\"\\\t", "é": "日本"}),
+            json!({"list": [1, [2, [3, {}]], "x", null], "o": {"p": {"q": []}}}),
+        ];
+        for sample in samples {
+            let Value::Object(map) = sample else {
+                unreachable!()
+            };
+            let exact = serde_json::to_string(&map).unwrap().len();
+            assert!(object_size_bound(&map) >= exact, "{map:?}");
+            assert!(check_size(&map, exact).is_ok());
+            assert!(check_size(&map, exact - 1).is_err());
+        }
     }
 }

@@ -313,6 +313,10 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// `SessionStore` made object-safe, so that `Session` and the layer are not generic over the
 /// store.
 pub(crate) trait DynStore: Send + Sync + 'static {
+    /// For the built-in stores that answer without I/O: `Session` calls them directly,
+    /// without a boxed future.
+    #[cfg_attr(not(feature = "memory"), allow(dead_code))]
+    fn as_any(&self) -> &dyn std::any::Any;
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
     fn load<'a>(
         &'a self,
@@ -333,6 +337,9 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: SessionStore> DynStore for S {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         SessionStore::parse_key(self, cookie_value)
     }
