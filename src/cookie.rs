@@ -3,7 +3,7 @@
 
 use http::header::{COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::config::SameSite;
 use crate::{SessionConfig, SessionKey};
@@ -104,8 +104,7 @@ const MONTHS: [&str; 12] = [
 /// Appends the RFC 1123 date Django writes in `expires` (`Fri, 11 Dec 2026 01:55:15 GMT`).
 /// By hand, from the Unix time: `time`'s calendar and formatting machinery cost more than
 /// the rest of the cookie.
-fn push_http_date(out: &mut Vec<u8>, t: OffsetDateTime) {
-    let seconds = t.unix_timestamp();
+fn push_http_date(out: &mut Vec<u8>, seconds: i64) {
     let days = seconds.div_euclid(86_400);
     let of_day = seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -205,7 +204,7 @@ fn write_set_cookie(
     }
     if let Some(age) = max_age {
         out.extend_from_slice(b"; expires=");
-        push_http_date(out, now.saturating_add(Duration::seconds(age)));
+        push_http_date(out, now.unix_timestamp().saturating_add(age));
     }
     if config.cookie_http_only {
         out.extend_from_slice(b"; HttpOnly");
@@ -297,6 +296,7 @@ pub(crate) fn add_vary_cookie(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Duration;
     use time::macros::datetime;
 
     fn headers(values: &[&[u8]]) -> HeaderMap {
@@ -380,7 +380,7 @@ mod tests {
         let mut t = datetime!(1970-01-01 00:00:00 UTC);
         for _ in 0..2_000 {
             let mut out = Vec::new();
-            push_http_date(&mut out, t);
+            push_http_date(&mut out, t.unix_timestamp());
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 t.format(reference).unwrap()
@@ -391,7 +391,7 @@ mod tests {
         let mut t = datetime!(1600-02-28 23:59:59 UTC);
         while t.year() < 9999 {
             let mut out = Vec::new();
-            push_http_date(&mut out, t);
+            push_http_date(&mut out, t.unix_timestamp());
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 t.format(reference).unwrap()

@@ -23,7 +23,7 @@ use std::cell::OnceCell;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::store::DynStore;
+use crate::session::Backend;
 use crate::{Error, Session, SessionConfig, SessionKey};
 
 tokio::task_local! {
@@ -33,22 +33,16 @@ tokio::task_local! {
 
 /// What the layer knows about one request's session before a handler asks for it.
 pub(crate) struct RequestSlot {
-    store: Arc<dyn DynStore>,
-    config: Arc<SessionConfig>,
+    backend: Arc<Backend>,
     key: Option<SessionKey>,
     /// Set when a handler takes the session.
     session: OnceCell<Session>,
 }
 
 impl RequestSlot {
-    pub(crate) fn new(
-        store: Arc<dyn DynStore>,
-        config: Arc<SessionConfig>,
-        key: Option<SessionKey>,
-    ) -> Self {
+    pub(crate) fn new(backend: Arc<Backend>, key: Option<SessionKey>) -> Self {
         Self {
-            store,
-            config,
+            backend,
             key,
             session: OnceCell::new(),
         }
@@ -57,13 +51,7 @@ impl RequestSlot {
     /// The request's session, built on first call.
     fn session(&self) -> Session {
         self.session
-            .get_or_init(|| {
-                Session::with_parts(
-                    Arc::clone(&self.store),
-                    Arc::clone(&self.config),
-                    self.key.clone(),
-                )
-            })
+            .get_or_init(|| Session::with_parts(Arc::clone(&self.backend), self.key.clone()))
             .clone()
     }
 
@@ -77,14 +65,14 @@ impl RequestSlot {
     }
 
     pub(crate) fn config(&self) -> &SessionConfig {
-        &self.config
+        &self.backend.config
     }
 
     /// The session, built now if no handler took it.
     pub(crate) fn into_session(self) -> Session {
         match self.session.into_inner() {
             Some(session) => session,
-            None => Session::with_parts(self.store, self.config, self.key),
+            None => Session::with_parts(self.backend, self.key),
         }
     }
 }
@@ -118,11 +106,10 @@ impl Session {
         let session = CURRENT.try_with(RequestSlot::session).ok();
         async move {
             let session = session.ok_or(Error::MissingLayer)?;
-            if let Err(error) = session.fetch().await {
+            if let Err(error) = session.fetch(true).await {
                 tracing::error!(%error, cause = ?std::error::Error::source(&error), "loading the session failed");
                 return Err(error);
             }
-            session.mark_extracted();
             Ok(session)
         }
     }

@@ -37,8 +37,8 @@ use tower_service::Service;
 
 use crate::cookie;
 use crate::extract::{CURRENT, RequestSlot};
-use crate::session::Snapshot;
-use crate::store::{BoxFuture, DynStore};
+use crate::session::{Backend, Snapshot};
+use crate::store::BoxFuture;
 use crate::{Error, Session, SessionConfig, SessionStore};
 
 /// Turns an error that ends a request (a failed save, a session deleted concurrently) into
@@ -99,17 +99,19 @@ where
 /// ```
 #[derive(Clone)]
 pub struct SessionLayer<E = DefaultOnError> {
-    store: Arc<dyn DynStore>,
-    config: Arc<SessionConfig>,
+    backend: Arc<Backend>,
     on_error: E,
 }
 
 impl SessionLayer {
     /// Sessions in `store`, with Django's default settings.
     pub fn new<S: SessionStore>(store: S) -> Self {
-        Self {
+        let backend = Backend {
             store: Arc::new(store),
             config: Arc::new(SessionConfig::default()),
+        };
+        Self {
+            backend: Arc::new(backend),
             on_error: DefaultOnError,
         }
     }
@@ -121,22 +123,24 @@ impl<E> SessionLayer<E> {
     pub fn with_config(mut self, config: impl Into<Arc<SessionConfig>>) -> Result<Self, Error> {
         let config = config.into();
         config.validate()?;
-        self.config = config;
+        self.backend = Arc::new(Backend {
+            store: Arc::clone(&self.backend.store),
+            config,
+        });
         Ok(self)
     }
 
     /// Answers errors that end a request with `on_error` instead of [`DefaultOnError`].
     pub fn on_error<E2>(self, on_error: E2) -> SessionLayer<E2> {
         SessionLayer {
-            store: self.store,
-            config: self.config,
+            backend: self.backend,
             on_error,
         }
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &SessionConfig {
-        &self.config
+        &self.backend.config
     }
 }
 
@@ -174,16 +178,13 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
-        let incoming = cookie::incoming(request.headers(), &layer.config.cookie_name, |v| {
-            layer.store.parse_key(v)
+        let backend = &layer.backend;
+        let incoming = cookie::incoming(request.headers(), &backend.config.cookie_name, |v| {
+            backend.store.parse_key(v)
         });
         // The slot lives inside the response future (a task-local scope), so a request whose
         // handler never takes the session allocates nothing for it.
-        let slot = RequestSlot::new(
-            Arc::clone(&layer.store),
-            Arc::clone(&layer.config),
-            incoming.key,
-        );
+        let slot = RequestSlot::new(Arc::clone(backend), incoming.key);
         ResponseFuture {
             state: State::Handler {
                 future: CURRENT.scope(slot, self.inner.call(request)),
@@ -314,17 +315,13 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
     let saved = async {
         if !extracted {
             // save_every_request on a session no handler took: read it now.
-            session.fetch().await?;
+            session.fetch(false).await?;
         }
-        // Reading the expiry loads the data, as in Django: an unknown key becomes none here,
-        // so the save below creates a fresh key instead of failing.
-        let max_age = session.cookie_max_age(now);
-        session.save_at(now).await?;
-        Ok::<_, Error>(max_age)
+        session.save_for_response(now).await
     }
     .await;
-    let max_age = match saved {
-        Ok(max_age) => max_age,
+    let (key, max_age) = match saved {
+        Ok(saved) => saved,
         Err(error) => {
             match &error {
                 Error::SessionInterrupted => {
@@ -336,11 +333,6 @@ async fn save_and_set_cookie<B, E: OnError<B>>(
             }
             return on_error.on_error(&error);
         }
-    };
-    let Some(key) = session.session_key() else {
-        // save() always leaves a key; nothing to send if a store broke that promise.
-        tracing::error!("session saved without a key");
-        return response;
     };
     // Browsers drop a larger cookie silently, which would lose the session without a trace.
     let size = session.config().cookie_name.len() + 1 + key.as_str().len();

@@ -57,7 +57,11 @@ fn conflict_backoff(n: u32) -> std::time::Duration {
     window.mul_f64(rand::rng().random::<f64>())
 }
 
-static EMPTY: LazyLock<Data> = LazyLock::new(|| Arc::new(Map::new()));
+/// A new empty map. Not one shared empty map: its reference count would be written by every
+/// request on every core.
+fn empty() -> Data {
+    Arc::new(Map::new())
+}
 
 /// One request's session: Django's `request.session`.
 ///
@@ -75,9 +79,15 @@ pub struct Session {
 }
 
 struct Inner {
-    store: Arc<dyn DynStore>,
-    config: Arc<SessionConfig>,
+    backend: Arc<Backend>,
     state: Mutex<State>,
+}
+
+/// Where sessions live and how they behave: shared by a layer, its requests and their
+/// sessions behind one reference count.
+pub(crate) struct Backend {
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) config: Arc<SessionConfig>,
 }
 
 #[derive(Default)]
@@ -127,10 +137,10 @@ fn key_hash(key: &str) -> u64 {
 impl Changes {
     fn touch(&mut self, key: &str) {
         let hash = key_hash(key);
-        if !self.is_touched(hash) {
-            if let Err(full) = self.touched.try_push(hash) {
-                self.more.push(full.element());
-            }
+        if !self.is_touched(hash)
+            && let Err(full) = self.touched.try_push(hash)
+        {
+            self.more.push(full.element());
         }
         self.generation += 1;
     }
@@ -178,7 +188,7 @@ impl State {
 
     fn first_load(&mut self) -> Data {
         if self.key.is_none() {
-            return Arc::clone(&EMPTY);
+            return empty();
         }
         match self.fetched.take() {
             Some(Some(record)) => {
@@ -189,14 +199,14 @@ impl State {
                 // Unknown or expired: Django's load() drops the key, so a save creates a new
                 // one and the client's key is never adopted.
                 self.key = None;
-                Arc::clone(&EMPTY)
+                empty()
             }
             None => {
                 // Unreachable by construction (every keyed session is fetched before a
                 // handler sees it); failing closed keeps a stale key from being adopted.
                 tracing::error!("session used before its record was fetched; treating it as empty");
                 self.key = None;
-                Arc::clone(&EMPTY)
+                empty()
             }
         }
     }
@@ -231,7 +241,7 @@ impl State {
         self.accessed = true;
         self.modified = true;
         self.fetched = None;
-        self.loaded = Some(Arc::clone(&EMPTY));
+        self.loaded = Some(empty());
         self.changes.clear_all();
     }
 
@@ -331,7 +341,11 @@ fn from_value<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error>
 impl Session {
     /// An empty session with no key, on `store`: Django's `SessionStore()`.
     pub fn new<S: SessionStore>(store: S, config: impl Into<Arc<SessionConfig>>) -> Self {
-        Self::with_parts(Arc::new(store), config.into(), None)
+        let backend = Backend {
+            store: Arc::new(store),
+            config: config.into(),
+        };
+        Self::with_parts(Arc::new(backend), None)
     }
 
     /// The session stored under `key`: Django's `SessionStore(key)` followed by a load.
@@ -343,8 +357,12 @@ impl Session {
     ) -> Result<Self, Error> {
         let store: Arc<dyn DynStore> = Arc::new(store);
         let key = store.parse_key(key);
-        let session = Self::with_parts(store, config.into(), key);
-        session.fetch().await?;
+        let backend = Backend {
+            store,
+            config: config.into(),
+        };
+        let session = Self::with_parts(Arc::new(backend), key);
+        session.fetch(false).await?;
         {
             let mut state = session.state();
             let data = state.first_load();
@@ -353,15 +371,10 @@ impl Session {
         Ok(session)
     }
 
-    pub(crate) fn with_parts(
-        store: Arc<dyn DynStore>,
-        config: Arc<SessionConfig>,
-        key: Option<SessionKey>,
-    ) -> Self {
+    pub(crate) fn with_parts(backend: Arc<Backend>, key: Option<SessionKey>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
-                config,
+                backend,
                 state: Mutex::new(State {
                     key,
                     ..State::default()
@@ -380,7 +393,7 @@ impl Session {
 
     /// The configuration this session follows.
     pub fn config(&self) -> &SessionConfig {
-        &self.inner.config
+        &self.inner.backend.config
     }
 
     // ----- dictionary operations (synchronous, never touch the store) -----
@@ -592,12 +605,22 @@ impl Session {
 
     /// `get_expiry_age` for a known custom expiry, capped by the absolute deadline.
     fn capped_expiry_age(&self, expiry: Option<Expiry>, now: OffsetDateTime) -> i64 {
+        let deadline = self.absolute_deadline();
+        self.capped_expiry_age_given(expiry, deadline, now)
+    }
+
+    fn capped_expiry_age_given(
+        &self,
+        expiry: Option<Expiry>,
+        deadline: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> i64 {
         let age = self.get_expiry_age_with(now, expiry);
-        match self.absolute_deadline() {
+        match deadline {
             Some(deadline) => age.min(expiry::expiry_age(
                 now,
                 Some(&Expiry::At(deadline)),
-                self.inner.config.cookie_age,
+                self.inner.backend.config.cookie_age,
             )),
             None => age,
         }
@@ -607,7 +630,11 @@ impl Session {
     /// Django's `expiry=` argument; `None` means "no custom expiry") and never loads. For the
     /// stored one, pass [`get_expiry`](Self::get_expiry).
     pub fn get_expiry_age_with(&self, modification: OffsetDateTime, expiry: Option<Expiry>) -> i64 {
-        expiry::expiry_age(modification, expiry.as_ref(), self.inner.config.cookie_age)
+        expiry::expiry_age(
+            modification,
+            expiry.as_ref(),
+            self.inner.backend.config.cookie_age,
+        )
     }
 
     /// `session.get_expiry_date()`: when the session expires if saved now.
@@ -623,8 +650,13 @@ impl Session {
     /// When the session stops being valid however active it stays: its creation time plus
     /// `absolute_max_age`, if that option is set and the session has been saved.
     pub fn absolute_deadline(&self) -> Option<OffsetDateTime> {
-        let max_age = self.inner.config.absolute_max_age?;
-        let created = created_at(self.state().data())?;
+        self.inner.backend.config.absolute_max_age?;
+        self.absolute_deadline_in(&mut self.state())
+    }
+
+    fn absolute_deadline_in(&self, state: &mut State) -> Option<OffsetDateTime> {
+        let max_age = self.inner.backend.config.absolute_max_age?;
+        let created = created_at(state.data())?;
         Some(created.saturating_add(max_age))
     }
 
@@ -635,19 +667,26 @@ impl Session {
         modification: OffsetDateTime,
         expiry: Option<Expiry>,
     ) -> OffsetDateTime {
-        expiry::expiry_date(modification, expiry.as_ref(), self.inner.config.cookie_age)
+        expiry::expiry_date(
+            modification,
+            expiry.as_ref(),
+            self.inner.backend.config.cookie_age,
+        )
     }
 
     /// `session.get_expire_at_browser_close()`: whether the cookie lasts only until the
     /// browser closes.
     pub fn get_expire_at_browser_close(&self) -> bool {
         let expiry = self.get_expiry();
-        expiry::expire_at_browser_close(expiry.as_ref(), self.inner.config.expire_at_browser_close)
+        expiry::expire_at_browser_close(
+            expiry.as_ref(),
+            self.inner.backend.config.expire_at_browser_close,
+        )
     }
 
     /// `session.get_session_cookie_age()`: the configured cookie age, in seconds.
     pub fn get_session_cookie_age(&self) -> i64 {
-        self.inner.config.cookie_age.whole_seconds()
+        self.inner.backend.config.cookie_age.whole_seconds()
     }
 
     // ----- store operations (async) -----
@@ -661,25 +700,66 @@ impl Session {
     ///
     /// [`create`]: Self::create
     pub async fn save(&self) -> Result<(), Error> {
-        self.save_at(OffsetDateTime::now_utc()).await
+        let now = OffsetDateTime::now_utc();
+        let plan = self.plan_save(&mut self.state(), now);
+        self.execute(plan, now).await.map(drop)
     }
 
-    /// [`save`](Self::save) with the clock read once by the caller (the layer reads it once
-    /// per request).
-    pub(crate) async fn save_at(&self, now: OffsetDateTime) -> Result<(), Error> {
-        let snapshot = {
-            let mut state = self.state();
-            if state.key.is_some() {
-                self.stamp_creation(&mut state, now);
+    /// What a save will write, taken under the lock the caller holds.
+    fn plan_save(&self, state: &mut State, now: OffsetDateTime) -> SavePlan {
+        if state.key.is_none() {
+            return self.plan_create(state, now);
+        }
+        self.stamp_creation(state, now);
+        let data = Arc::clone(state.data());
+        let generation = state.changes.generation;
+        match state.key.clone() {
+            Some(key) => SavePlan::Update {
+                key,
+                data,
+                version: state.version.clone(),
+                generation,
+            },
+            // Reading the data dropped a key the store did not know: create instead.
+            None => SavePlan::Create { data, generation },
+        }
+    }
+
+    fn plan_create(&self, state: &mut State, now: OffsetDateTime) -> SavePlan {
+        state.accessed = true;
+        if state.loaded.is_none() {
+            // Django's save(must_create=True) saves what is loaded, or nothing.
+            state.fetched = None;
+            state.loaded = Some(empty());
+        }
+        self.stamp_creation(state, now);
+        SavePlan::Create {
+            data: Arc::clone(state.data()),
+            generation: state.changes.generation,
+        }
+    }
+
+    /// Writes what `plan` says and returns the key the cookie carries from now on.
+    async fn execute(&self, plan: SavePlan, now: OffsetDateTime) -> Result<SessionKey, Error> {
+        let (key, mut data, mut version, generation) = match plan {
+            SavePlan::Create { data, generation } => {
+                let record = self.record(data, now)?;
+                let (key, version) = self.store_create(&record).await?;
+                let mut state = self.state();
+                state.key = Some(key.clone());
+                state.version = version;
+                state.modified = true;
+                if state.changes.generation == generation {
+                    state.changes = Changes::default();
+                }
+                return Ok(key);
             }
-            let data = Arc::clone(state.data());
-            state
-                .key
-                .clone()
-                .map(|key| (key, data, state.version.clone(), state.changes.generation))
-        };
-        let Some((key, mut data, mut version, generation)) = snapshot else {
-            return self.create_at(now).await;
+            SavePlan::Update {
+                key,
+                data,
+                version,
+                generation,
+            } => (key, data, version, generation),
         };
         let mut rebased = false;
         let mut conflicts = 0;
@@ -698,12 +778,12 @@ impl Session {
                         let mine = Arc::clone(state.data());
                         state.loaded = Some(state.changes.apply(&data, &mine));
                     }
-                    state.key = Some(key);
+                    state.key = Some(key.clone());
                     state.version = version;
                     if state.changes.generation == generation {
                         state.changes = Changes::default();
                     }
-                    return Ok(());
+                    return Ok(key);
                 }
                 SaveOutcome::Gone => return Err(Error::SessionInterrupted),
                 SaveOutcome::Conflict => {
@@ -736,31 +816,9 @@ impl Session {
     /// `session.create()`: stores the session's current data under a fresh key (the store
     /// never overwrites an existing record) and sets `modified`.
     pub async fn create(&self) -> Result<(), Error> {
-        self.create_at(OffsetDateTime::now_utc()).await
-    }
-
-    async fn create_at(&self, now: OffsetDateTime) -> Result<(), Error> {
-        let (data, generation) = {
-            let mut state = self.state();
-            state.accessed = true;
-            if state.loaded.is_none() {
-                // Django's save(must_create=True) saves what is loaded, or nothing.
-                state.fetched = None;
-                state.loaded = Some(Arc::clone(&EMPTY));
-            }
-            self.stamp_creation(&mut state, now);
-            (Arc::clone(state.data()), state.changes.generation)
-        };
-        let record = self.record(data, now)?;
-        let (key, version) = self.store_create(&record).await?;
-        let mut state = self.state();
-        state.key = Some(key);
-        state.version = version;
-        state.modified = true;
-        if state.changes.generation == generation {
-            state.changes = Changes::default();
-        }
-        Ok(())
+        let now = OffsetDateTime::now_utc();
+        let plan = self.plan_create(&mut self.state(), now);
+        self.execute(plan, now).await.map(drop)
     }
 
     /// `session.delete()`: removes the stored record of the current key (the key itself
@@ -768,7 +826,7 @@ impl Session {
     pub async fn delete(&self) -> Result<(), Error> {
         let key = self.state().key.clone();
         match key {
-            Some(key) => self.timed(self.inner.store.delete(&key)).await,
+            Some(key) => self.timed(self.inner.backend.store.delete(&key)).await,
             None => Ok(()),
         }
     }
@@ -776,8 +834,8 @@ impl Session {
     /// `session.exists(key)`: whether the store holds a record for `key`. A value that is not
     /// a well-formed key for the store is `false` without asking it.
     pub async fn exists(&self, key: &str) -> Result<bool, Error> {
-        match self.inner.store.parse_key(key) {
-            Some(key) => self.timed(self.inner.store.exists(&key)).await,
+        match self.inner.backend.store.parse_key(key) {
+            Some(key) => self.timed(self.inner.backend.store.exists(&key)).await,
             None => Ok(false),
         }
     }
@@ -804,7 +862,7 @@ impl Session {
         };
         self.create().await?;
         if let Some(old) = old {
-            self.timed(self.inner.store.delete(&old)).await?;
+            self.timed(self.inner.backend.store.delete(&old)).await?;
         }
         Ok(())
     }
@@ -813,7 +871,7 @@ impl Session {
     /// directly (no boxed future) and without a timeout (it never waits on I/O).
     #[cfg(feature = "memory")]
     fn memory_store(&self) -> Option<&crate::MemoryStore> {
-        self.inner.store.as_any().downcast_ref()
+        self.inner.backend.store.as_any().downcast_ref()
     }
 
     async fn store_load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
@@ -821,7 +879,7 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::load(memory, key).await;
         }
-        self.timed(self.inner.store.load(key)).await
+        self.timed(self.inner.backend.store.load(key)).await
     }
 
     async fn store_save(
@@ -834,7 +892,7 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::save(memory, key, record, expected).await;
         }
-        self.timed(self.inner.store.save(key, record, expected))
+        self.timed(self.inner.backend.store.save(key, record, expected))
             .await
     }
 
@@ -843,13 +901,13 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::create(memory, record).await;
         }
-        self.timed(self.inner.store.create(record)).await
+        self.timed(self.inner.backend.store.create(record)).await
     }
 
     /// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts the
     /// configured `store_timeout`.
     async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match self.inner.config.store_timeout {
+        match self.inner.backend.config.store_timeout {
             None => call.await,
             Some(limit) => tokio::time::timeout(limit, call)
                 .await
@@ -860,15 +918,16 @@ impl Session {
     /// The record a save writes: `data` and its expiry date as of now. Fails with
     /// [`Error::SessionTooLarge`] beyond `max_session_size`.
     fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
-        if let Some(limit) = self.inner.config.max_session_size {
+        if let Some(limit) = self.inner.backend.config.max_session_size {
             check_size(&data, limit)?;
         }
         let expiry = stored_expiry(&data);
         let mut expiry_date =
-            expiry::expiry_date(now, expiry.as_ref(), self.inner.config.cookie_age);
-        if let (Some(max_age), Some(created)) =
-            (self.inner.config.absolute_max_age, created_at(&data))
-        {
+            expiry::expiry_date(now, expiry.as_ref(), self.inner.backend.config.cookie_age);
+        if let (Some(max_age), Some(created)) = (
+            self.inner.backend.config.absolute_max_age,
+            created_at(&data),
+        ) {
             expiry_date = expiry_date.min(created.saturating_add(max_age));
         }
         Ok(Record { data, expiry_date })
@@ -877,20 +936,30 @@ impl Session {
     /// With `absolute_max_age` set, stamps a session that has no creation time yet (a new
     /// one, or one saved before the option was turned on) with the current time.
     fn stamp_creation(&self, state: &mut State, now: OffsetDateTime) {
-        if self.inner.config.absolute_max_age.is_some() && !state.data().contains_key(CREATED_KEY) {
+        if self.inner.backend.config.absolute_max_age.is_some()
+            && !state.data().contains_key(CREATED_KEY)
+        {
             state.set(CREATED_KEY, Value::from(now.unix_timestamp()));
         }
     }
 
     // ----- for the layer -----
 
-    /// Reads the record for the key from the store, once, without changing any flag.
-    pub(crate) async fn fetch(&self) -> Result<(), Error> {
+    /// Reads the record for the key from the store, once, without changing any of Django's
+    /// flags. `extract` records that a handler took the session (in the same lock).
+    pub(crate) async fn fetch(&self, extract: bool) -> Result<(), Error> {
         let key = {
-            let state = self.state();
-            match &state.key {
-                Some(key) if state.loaded.is_none() && state.fetched.is_none() => key.clone(),
-                _ => return Ok(()),
+            let mut state = self.state();
+            let pending = match &state.key {
+                Some(key) if state.loaded.is_none() && state.fetched.is_none() => Some(key.clone()),
+                _ => None,
+            };
+            match pending {
+                Some(key) => key,
+                None => {
+                    state.extracted |= extract;
+                    return Ok(());
+                }
             }
         };
         let record = self.store_load(&key).await?;
@@ -899,6 +968,7 @@ impl Session {
         if state.loaded.is_none() && state.fetched.is_none() {
             state.fetched = Some(record);
         }
+        state.extracted |= extract;
         Ok(())
     }
 
@@ -911,7 +981,7 @@ impl Session {
             );
             return false;
         }
-        if let Some(max_age) = self.inner.config.absolute_max_age {
+        if let Some(max_age) = self.inner.backend.config.absolute_max_age {
             match data.get(CREATED_KEY).map(|v| {
                 v.as_i64()
                     .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
@@ -934,22 +1004,30 @@ impl Session {
         true
     }
 
-    /// The cookie's `Max-Age` as Django's middleware computes it: `None` for a browser-length
-    /// session (`get_expire_at_browser_close()`), else `get_expiry_age()`. Loads the data, as
-    /// Django does, in one pass.
-    pub(crate) fn cookie_max_age(&self, now: OffsetDateTime) -> Option<i64> {
-        let expiry = self.get_expiry();
-        if expiry::expire_at_browser_close(
-            expiry.as_ref(),
-            self.inner.config.expire_at_browser_close,
-        ) {
-            return None;
-        }
-        Some(self.capped_expiry_age(expiry, now))
-    }
-
-    pub(crate) fn mark_extracted(&self) {
-        self.state().extracted = true;
+    /// Django's middleware around its `save()`: the cookie's `Max-Age` (`None` for a
+    /// browser-length session, else `get_expiry_age()`, read before the save and loading the
+    /// data as Django does), then the save. Returns the key the cookie carries and the age.
+    /// `now` is the request's one clock reading.
+    pub(crate) async fn save_for_response(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(SessionKey, Option<i64>), Error> {
+        let (plan, max_age) = {
+            let mut state = self.state();
+            let expiry = state.stored_expiry();
+            let config = &self.inner.backend.config;
+            let max_age =
+                if expiry::expire_at_browser_close(expiry.as_ref(), config.expire_at_browser_close)
+                {
+                    None
+                } else {
+                    let deadline = self.absolute_deadline_in(&mut state);
+                    Some(self.capped_expiry_age_given(expiry, deadline, now))
+                };
+            (self.plan_save(&mut state, now), max_age)
+        };
+        let key = self.execute(plan, now).await?;
+        Ok((key, max_age))
     }
 
     /// Django's middleware snapshot, taken before any save: `(extracted, accessed,
@@ -963,6 +1041,19 @@ impl Session {
             empty: state.is_empty(),
         }
     }
+}
+
+/// A save, decided under the lock and carried out after it.
+enum SavePlan {
+    /// No key: store the data under a fresh one.
+    Create { data: Data, generation: u64 },
+    /// Update the record `key` loaded at `version`.
+    Update {
+        key: SessionKey,
+        data: Data,
+        version: Version,
+        generation: u64,
+    },
 }
 
 /// The session's flags as the middleware sees them after the handler.

@@ -1,11 +1,10 @@
 //! `MemoryStore`: sessions in this process's memory.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
-
-use foldhash::fast::RandomState;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use time::OffsetDateTime;
 
 use super::{CacheStore, Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
@@ -46,9 +45,11 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[RwLock<Shard>]>,
-    /// Picks the shard. foldhash, not SipHash: it is what a lookup costs most of, and flooding
-    /// does not apply, as every key stored was drawn from the OS CSPRNG (by `create`, or by
-    /// Django for a record a cache copies) and a key an attacker sends is only looked up.
+    /// One hash per key picks the shard and the slot in it, and is kept with the record so
+    /// that growing a shard never hashes again. foldhash, not SipHash: hashing is most of
+    /// what a lookup costs, and flooding does not apply, as every key stored was drawn from
+    /// the OS CSPRNG (by `create`, or by Django for a record a cache copies) and a key an
+    /// attacker sends is only looked up.
     hasher: RandomState,
 }
 
@@ -63,7 +64,7 @@ impl Default for Inner {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<SessionKey, Entry, RandomState>,
+    table: HashTable<Entry>,
     writes_since_sweep: usize,
     /// Records left by the last sweep: the next one comes after as many writes, so the shard
     /// holds at most about twice its live records and sweeping costs O(1) per write.
@@ -71,6 +72,8 @@ struct Shard {
 }
 
 struct Entry {
+    hash: u64,
+    key: SessionKey,
     data: Data,
     expiry_date: OffsetDateTime,
     version: u64,
@@ -83,6 +86,30 @@ impl Entry {
 }
 
 impl Shard {
+    fn get(&self, hash: u64, key: &SessionKey) -> Option<&Entry> {
+        self.table.find(hash, |e| e.key == *key)
+    }
+
+    fn get_mut(&mut self, hash: u64, key: &SessionKey) -> Option<&mut Entry> {
+        self.table.find_mut(hash, |e| e.key == *key)
+    }
+
+    /// Inserts or replaces the record for `entry.key`.
+    fn put(&mut self, entry: Entry) {
+        match self.get_mut(entry.hash, &entry.key) {
+            Some(slot) => *slot = entry,
+            None => {
+                self.table.insert_unique(entry.hash, entry, |e| e.hash);
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64, key: &SessionKey) {
+        if let Ok(found) = self.table.find_entry(hash, |e| e.key == *key) {
+            found.remove();
+        }
+    }
+
     /// Counts a write and, every so often, drops expired records and returns spare capacity.
     fn after_write(&mut self, now: OffsetDateTime) {
         self.writes_since_sweep += 1;
@@ -93,10 +120,10 @@ impl Shard {
 
     fn sweep(&mut self, now: OffsetDateTime) {
         self.writes_since_sweep = 0;
-        self.map.retain(|_, e| e.is_live(now));
-        self.len_after_sweep = self.map.len();
-        if self.map.capacity() > 2 * self.map.len() + MIN_WRITES_PER_SWEEP {
-            self.map.shrink_to_fit();
+        self.table.retain(|e| e.is_live(now));
+        self.len_after_sweep = self.table.len();
+        if self.table.capacity() > 2 * self.table.len() + MIN_WRITES_PER_SWEEP {
+            self.table.shrink_to_fit(|e| e.hash);
         }
     }
 }
@@ -116,7 +143,7 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|s| s.read().map(|s| s.map.len()).unwrap_or(0))
+            .map(|s| s.read().map(|s| s.table.len()).unwrap_or(0))
             .sum()
     }
 
@@ -125,32 +152,37 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard_of(&self, key: &SessionKey) -> &RwLock<Shard> {
-        let hash = self.inner.hasher.hash_one(key.as_str());
-        // SHARDS is a power of two; truncating the hash is the point.
-        &self.inner.shards[(hash as usize) & (SHARDS - 1)]
+    fn hash(&self, key: &SessionKey) -> u64 {
+        self.inner.hasher.hash_one(key.as_str())
     }
 
-    fn read(&self, key: &SessionKey) -> Result<RwLockReadGuard<'_, Shard>, Error> {
-        self.shard_of(key).read().map_err(|_| poisoned())
+    fn shard_of(&self, hash: u64) -> &RwLock<Shard> {
+        // The table uses the low bits and the top seven; the shard takes bits in between.
+        &self.inner.shards[(hash >> 32) as usize & (SHARDS - 1)]
     }
 
-    fn write(&self, key: &SessionKey) -> Result<RwLockWriteGuard<'_, Shard>, Error> {
-        self.shard_of(key).write().map_err(|_| poisoned())
+    fn read(&self, hash: u64) -> Result<RwLockReadGuard<'_, Shard>, Error> {
+        self.shard_of(hash).read().map_err(|_| poisoned())
+    }
+
+    fn write(&self, hash: u64) -> Result<RwLockWriteGuard<'_, Shard>, Error> {
+        self.shard_of(hash).write().map_err(|_| poisoned())
     }
 }
 
 impl CacheStore for MemoryStore {
     async fn put(&self, key: &SessionKey, record: &Record) -> Result<(), Error> {
         let now = OffsetDateTime::now_utc();
-        let mut shard = self.write(key)?;
-        let version = shard.map.get(key).map_or(0, |e| e.version + 1);
-        let entry = Entry {
+        let hash = self.hash(key);
+        let mut shard = self.write(hash)?;
+        let version = shard.get(hash, key).map_or(0, |e| e.version + 1);
+        shard.put(Entry {
+            hash,
+            key: key.clone(),
             data: Arc::clone(&record.data),
             expiry_date: record.expiry_date,
             version,
-        };
-        shard.map.insert(key.clone(), entry);
+        });
         shard.after_write(now);
         Ok(())
     }
@@ -159,10 +191,10 @@ impl CacheStore for MemoryStore {
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let now = OffsetDateTime::now_utc();
-        let shard = self.read(key)?;
+        let hash = self.hash(key);
+        let shard = self.read(hash)?;
         Ok(shard
-            .map
-            .get(key)
+            .get(hash, key)
             .filter(|e| e.is_live(now))
             .map(|e| LoadedRecord {
                 data: Arc::clone(&e.data),
@@ -175,17 +207,19 @@ impl SessionStore for MemoryStore {
         let now = OffsetDateTime::now_utc();
         loop {
             let key = SessionKey::generate()?;
-            let mut shard = self.write(&key)?;
+            let hash = self.hash(&key);
+            let mut shard = self.write(hash)?;
             // An expired record is no session any more; only a live one is never overwritten.
-            if shard.map.get(&key).is_some_and(|e| e.is_live(now)) {
+            if shard.get(hash, &key).is_some_and(|e| e.is_live(now)) {
                 continue;
             }
-            let entry = Entry {
+            shard.put(Entry {
+                hash,
+                key: key.clone(),
                 data: Arc::clone(&record.data),
                 expiry_date: record.expiry_date,
                 version: 0,
-            };
-            shard.map.insert(key.clone(), entry);
+            });
             shard.after_write(now);
             return Ok((key, Version::from_counter(0)));
         }
@@ -198,8 +232,9 @@ impl SessionStore for MemoryStore {
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
         let now = OffsetDateTime::now_utc();
-        let mut shard = self.write(key)?;
-        let Some(entry) = shard.map.get_mut(key).filter(|e| e.is_live(now)) else {
+        let hash = self.hash(key);
+        let mut shard = self.write(hash)?;
+        let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
             return Ok(SaveOutcome::Gone);
         };
         if expected.as_counter() != Some(entry.version) {
@@ -217,13 +252,18 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.write(key)?.map.remove(key);
+        let hash = self.hash(key);
+        self.write(hash)?.remove(hash, key);
         Ok(())
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
         let now = OffsetDateTime::now_utc();
-        Ok(self.read(key)?.map.get(key).is_some_and(|e| e.is_live(now)))
+        let hash = self.hash(key);
+        Ok(self
+            .read(hash)?
+            .get(hash, key)
+            .is_some_and(|e| e.is_live(now)))
     }
 
     async fn clear_expired(&self) -> Result<(), Error> {
