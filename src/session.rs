@@ -23,7 +23,6 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -741,7 +740,7 @@ impl Session {
 
     /// Writes what `plan` says and returns the key the cookie carries from now on.
     async fn execute(&self, plan: SavePlan, now: OffsetDateTime) -> Result<SessionKey, Error> {
-        let (key, mut data, mut version, generation) = match plan {
+        let (key, data, version, generation) = match plan {
             SavePlan::Create { data, generation } => {
                 let record = self.record(data, now)?;
                 let (key, version) = self.store_create(&record).await?;
@@ -761,49 +760,68 @@ impl Session {
                 generation,
             } => (key, data, version, generation),
         };
-        let mut rebased = false;
-        let mut conflicts = 0;
-        for attempt in 0..MAX_SAVE_ATTEMPTS {
-            // A retry comes after a pause: its expiry counts from then.
-            let now = if attempt == 0 {
-                now
-            } else {
-                OffsetDateTime::now_utc()
+        let record = self.record(Arc::clone(&data), now)?;
+        match self.store_save(&key, &record, &version).await? {
+            SaveOutcome::Saved { key, version } => Ok(self.saved(key, version, generation, None)),
+            SaveOutcome::Gone => Err(Error::SessionInterrupted),
+            // Rare, and kept out of this future so that the common one stays small.
+            SaveOutcome::Conflict => Box::pin(self.save_after_conflicts(key, generation)).await,
+        }
+    }
+
+    /// Records a successful save. `rebased_onto` is the data written when it was this
+    /// request's changes re-applied to a newer record.
+    fn saved(
+        &self,
+        key: SessionKey,
+        version: Version,
+        generation: u64,
+        rebased_onto: Option<&Data>,
+    ) -> SessionKey {
+        let mut state = self.state();
+        if let Some(written) = rebased_onto {
+            let mine = Arc::clone(state.data());
+            state.loaded = Some(state.changes.apply(written, &mine));
+        }
+        state.key = Some(key.clone());
+        state.version = version;
+        if state.changes.generation == generation {
+            state.changes = Changes::default();
+        }
+        key
+    }
+
+    /// After a lost race: reload, re-apply this request's changes and save again, pausing a
+    /// little longer each time.
+    async fn save_after_conflicts(
+        &self,
+        key: SessionKey,
+        generation: u64,
+    ) -> Result<SessionKey, Error> {
+        for conflicts in 1..MAX_SAVE_ATTEMPTS {
+            tokio::time::sleep(conflict_backoff(conflicts)).await;
+            // The same checks as a first load: a record that became unacceptable (too old, a
+            // malformed expiry) is gone for this request too.
+            let Some(fresh) = self
+                .store_load(&key)
+                .await?
+                .filter(|r| self.is_acceptable(&r.data))
+            else {
+                return Err(Error::SessionInterrupted);
             };
-            let record = self.record(Arc::clone(&data), now)?;
-            match self.store_save(&key, &record, &version).await? {
+            let data = {
+                let mut state = self.state();
+                let mine = Arc::clone(state.data());
+                state.changes.apply(&fresh.data, &mine)
+            };
+            // After a pause: the expiry counts from now.
+            let record = self.record(Arc::clone(&data), OffsetDateTime::now_utc())?;
+            match self.store_save(&key, &record, &fresh.version).await? {
                 SaveOutcome::Saved { key, version } => {
-                    let mut state = self.state();
-                    if rebased {
-                        let mine = Arc::clone(state.data());
-                        state.loaded = Some(state.changes.apply(&data, &mine));
-                    }
-                    state.key = Some(key.clone());
-                    state.version = version;
-                    if state.changes.generation == generation {
-                        state.changes = Changes::default();
-                    }
-                    return Ok(key);
+                    return Ok(self.saved(key, version, generation, Some(&data)));
                 }
                 SaveOutcome::Gone => return Err(Error::SessionInterrupted),
-                SaveOutcome::Conflict => {
-                    conflicts += 1;
-                    tokio::time::sleep(conflict_backoff(conflicts)).await;
-                    // The same checks as a first load: a record that became unacceptable
-                    // (too old, a malformed expiry) is gone for this request too.
-                    let Some(fresh) = self
-                        .store_load(&key)
-                        .await?
-                        .filter(|r| self.is_acceptable(&r.data))
-                    else {
-                        return Err(Error::SessionInterrupted);
-                    };
-                    let mut state = self.state();
-                    let mine = Arc::clone(state.data());
-                    data = state.changes.apply(&fresh.data, &mine);
-                    version = fresh.version;
-                    rebased = true;
-                }
+                SaveOutcome::Conflict => {}
             }
         }
         tracing::warn!(
@@ -826,7 +844,7 @@ impl Session {
     pub async fn delete(&self) -> Result<(), Error> {
         let key = self.state().key.clone();
         match key {
-            Some(key) => self.timed(self.inner.backend.store.delete(&key)).await,
+            Some(key) => self.inner.backend.store.delete(&key, self.limit()).await,
             None => Ok(()),
         }
     }
@@ -835,7 +853,7 @@ impl Session {
     /// a well-formed key for the store is `false` without asking it.
     pub async fn exists(&self, key: &str) -> Result<bool, Error> {
         match self.inner.backend.store.parse_key(key) {
-            Some(key) => self.timed(self.inner.backend.store.exists(&key)).await,
+            Some(key) => self.inner.backend.store.exists(&key, self.limit()).await,
             None => Ok(false),
         }
     }
@@ -862,7 +880,7 @@ impl Session {
         };
         self.create().await?;
         if let Some(old) = old {
-            self.timed(self.inner.backend.store.delete(&old)).await?;
+            self.inner.backend.store.delete(&old, self.limit()).await?;
         }
         Ok(())
     }
@@ -879,7 +897,7 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::load(memory, key).await;
         }
-        self.timed(self.inner.backend.store.load(key)).await
+        self.inner.backend.store.load(key, self.limit()).await
     }
 
     async fn store_save(
@@ -892,7 +910,10 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::save(memory, key, record, expected).await;
         }
-        self.timed(self.inner.backend.store.save(key, record, expected))
+        self.inner
+            .backend
+            .store
+            .save(key, record, expected, self.limit())
             .await
     }
 
@@ -901,18 +922,12 @@ impl Session {
         if let Some(memory) = self.memory_store() {
             return SessionStore::create(memory, record).await;
         }
-        self.timed(self.inner.backend.store.create(record)).await
+        self.inner.backend.store.create(record, self.limit()).await
     }
 
-    /// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts the
-    /// configured `store_timeout`.
-    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match self.inner.backend.config.store_timeout {
-            None => call.await,
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .unwrap_or(Err(Error::StoreTimeout(limit))),
-        }
+    /// The `store_timeout` every store call is bounded by.
+    fn limit(&self) -> crate::store::Limit {
+        self.inner.backend.config.store_timeout
     }
 
     /// The record a save writes: `data` and its expiry date as of now. Fails with

@@ -310,8 +310,22 @@ impl<S: SessionStore> SessionStore for Arc<S> {
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// How long a store call may take (`store_timeout`); `None` for no limit.
+pub(crate) type Limit = Option<std::time::Duration>;
+
+/// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts `limit`. Boxed
+/// together with the call, so the caller's future holds only a pointer.
+async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match limit {
+        None => call.await,
+        Some(limit) => tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(Error::StoreTimeout(limit))),
+    }
+}
+
 /// `SessionStore` made object-safe, so that `Session` and the layer are not generic over the
-/// store.
+/// store. Every call is bounded by the `store_timeout` it is given.
 pub(crate) trait DynStore: Send + Sync + 'static {
     /// For the built-in stores that answer without I/O: `Session` calls them directly,
     /// without a boxed future.
@@ -321,19 +335,26 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
         key: &'a SessionKey,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>>;
     fn create<'a>(
         &'a self,
         record: &'a Record,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>>;
     fn save<'a>(
         &'a self,
         key: &'a SessionKey,
         record: &'a Record,
         expected: &'a Version,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
-    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<(), Error>>;
-    fn exists<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
+    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>>;
+    fn exists<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -346,27 +367,37 @@ impl<S: SessionStore> DynStore for S {
     fn load<'a>(
         &'a self,
         key: &'a SessionKey,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>> {
-        Box::pin(SessionStore::load(self, key))
+        Box::pin(timed(limit, SessionStore::load(self, key)))
     }
     fn create<'a>(
         &'a self,
         record: &'a Record,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>> {
-        Box::pin(SessionStore::create(self, record))
+        Box::pin(timed(limit, SessionStore::create(self, record)))
     }
     fn save<'a>(
         &'a self,
         key: &'a SessionKey,
         record: &'a Record,
         expected: &'a Version,
+        limit: Limit,
     ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
-        Box::pin(SessionStore::save(self, key, record, expected))
+        Box::pin(timed(
+            limit,
+            SessionStore::save(self, key, record, expected),
+        ))
     }
-    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(SessionStore::delete(self, key))
+    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(timed(limit, SessionStore::delete(self, key)))
     }
-    fn exists<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(SessionStore::exists(self, key))
+    fn exists<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(timed(limit, SessionStore::exists(self, key)))
     }
 }
