@@ -96,10 +96,13 @@ impl Shard {
 
     /// Inserts or replaces the record for `entry.key`.
     fn put(&mut self, entry: Entry) {
-        match self.get_mut(entry.hash, &entry.key) {
-            Some(slot) => *slot = entry,
-            None => {
-                self.table.insert_unique(entry.hash, entry, |e| e.hash);
+        match self
+            .table
+            .entry(entry.hash, |e| e.key == entry.key, |e| e.hash)
+        {
+            hashbrown::hash_table::Entry::Occupied(mut found) => *found.get_mut() = entry,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(entry);
             }
         }
     }
@@ -209,17 +212,24 @@ impl SessionStore for MemoryStore {
             let key = SessionKey::generate()?;
             let hash = self.hash(&key);
             let mut shard = self.write(hash)?;
-            // An expired record is no session any more; only a live one is never overwritten.
-            if shard.get(hash, &key).is_some_and(|e| e.is_live(now)) {
-                continue;
-            }
-            shard.put(Entry {
+            let entry = Entry {
                 hash,
                 key: key.clone(),
                 data: Arc::clone(&record.data),
                 expiry_date: record.expiry_date,
                 version: 0,
-            });
+            };
+            // One probe. An expired record is no session any more; only a live one is never
+            // overwritten.
+            match shard.table.entry(hash, |e| e.key == key, |e| e.hash) {
+                hashbrown::hash_table::Entry::Occupied(found) if found.get().is_live(now) => {
+                    continue;
+                }
+                hashbrown::hash_table::Entry::Occupied(mut found) => *found.get_mut() = entry,
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(entry);
+                }
+            }
             shard.after_write(now);
             return Ok((key, Version::from_counter(0)));
         }
