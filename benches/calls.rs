@@ -22,7 +22,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use axum::Router;
 use axum::body::Body;
 use http::Request;
 use serde_json::{Value, json};
@@ -30,7 +29,7 @@ use sessionbase::SessionKey;
 use sessionbase::store::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use tower::ServiceExt;
 
-use common::{Contender, Scenario};
+use common::{App, Contender, Scenario};
 
 /// Counts every allocation (and reallocation) and the bytes asked for.
 struct CountingAlloc;
@@ -192,7 +191,7 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn drive(app: &Router, requests: Vec<Request<Body>>) {
+async fn drive(app: &impl App, requests: Vec<Request<Body>>) {
     for request in requests {
         let response = app.clone().oneshot(request).await.expect("infallible");
         assert!(response.status().is_success(), "{}", response.status());
@@ -203,31 +202,58 @@ fn requests(scenario: Scenario, cookie: &str, n: usize) -> Vec<Request<Body>> {
     (0..n).map(|_| scenario.request(cookie)).collect()
 }
 
-fn allocations() -> Value {
+/// Allocations and bytes per request of `scenario` through `app`.
+fn count_allocations(
+    runtime: &tokio::runtime::Runtime,
+    contender: Contender,
+    scenario: Scenario,
+    app: &impl App,
+) -> Value {
     const N: usize = 2000;
+    let cookie = runtime.block_on(common::cookie_for(contender, app));
+    runtime.block_on(common::check(contender, scenario, app, &cookie));
+    runtime.block_on(drive(app, requests(scenario, &cookie, 200)));
+    let batch = requests(scenario, &cookie, N);
+    let (a0, b0) = allocation_snapshot();
+    runtime.block_on(drive(app, batch));
+    let (a1, b1) = allocation_snapshot();
+    json!({
+        "allocations": (a1 - a0) as f64 / N as f64,
+        "bytes": (b1 - b0) as f64 / N as f64,
+    })
+}
+
+fn allocations() -> Value {
     let runtime = current_thread();
     let mut out = serde_json::Map::new();
     for contender in Contender::ALL {
         let mut per = serde_json::Map::new();
         for scenario in Scenario::ALL {
             let app = contender.router();
-            let cookie = runtime.block_on(common::cookie_for(contender, &app));
-            runtime.block_on(common::check(contender, scenario, &app, &cookie));
-            runtime.block_on(drive(&app, requests(scenario, &cookie, 200)));
-            let batch = requests(scenario, &cookie, N);
-            let (a0, b0) = allocation_snapshot();
-            runtime.block_on(drive(&app, batch));
-            let (a1, b1) = allocation_snapshot();
-            per.insert(
-                scenario.id().into(),
-                json!({
-                    "allocations": (a1 - a0) as f64 / N as f64,
-                    "bytes": (b1 - b0) as f64 / N as f64,
-                }),
-            );
+            let counted = count_allocations(&runtime, contender, scenario, &app);
+            per.insert(scenario.id().into(), counted);
         }
         out.insert(contender.name().into(), Value::Object(per));
     }
+    struct Around<'a>(
+        &'a tokio::runtime::Runtime,
+        &'a mut serde_json::Map<String, Value>,
+    );
+    impl common::AroundVisitor for Around<'_> {
+        fn visit<S: App>(&mut self, contender: Contender, name: &'static str, app: S) {
+            let mut per = serde_json::Map::new();
+            for scenario in Scenario::ALL {
+                // A fresh service per scenario, as for the routers above.
+                let app = app.clone();
+                per.insert(
+                    scenario.id().into(),
+                    count_allocations(self.0, contender, scenario, &app),
+                );
+            }
+            self.1.insert(name.into(), Value::Object(per));
+        }
+    }
+    common::visit_around(&mut Around(&runtime, &mut out));
     Value::Object(out)
 }
 
@@ -488,7 +514,7 @@ fn tower_sessions_redis() -> Value {
 #[inline(never)]
 fn callgrind_measured_requests(
     runtime: &tokio::runtime::Runtime,
-    app: &Router,
+    app: &impl App,
     batch: Vec<Request<Body>>,
 ) {
     runtime.block_on(drive(app, batch));
@@ -496,14 +522,27 @@ fn callgrind_measured_requests(
 
 /// `calls callgrind CONTENDER SCENARIO N`: run under valgrind by [`callgrind`].
 fn callgrind_child(contender: &str, scenario: &str, n: usize) {
-    let contender = Contender::from_name(contender).expect("contender");
     let scenario = Scenario::from_id(scenario).expect("scenario");
+    if let Some(c) = Contender::from_name(contender) {
+        return callgrind_run(c, scenario, n, &c.router());
+    }
+    struct Around<'a>(&'a str, Scenario, usize);
+    impl common::AroundVisitor for Around<'_> {
+        fn visit<S: App>(&mut self, contender: Contender, name: &'static str, app: S) {
+            if name == self.0 {
+                callgrind_run(contender, self.1, self.2, &app);
+            }
+        }
+    }
+    common::visit_around(&mut Around(contender, scenario, n));
+}
+
+fn callgrind_run(contender: Contender, scenario: Scenario, n: usize, app: &impl App) {
     let runtime = current_thread();
-    let app = contender.router();
-    let cookie = runtime.block_on(common::cookie_for(contender, &app));
-    runtime.block_on(drive(&app, requests(scenario, &cookie, 300)));
+    let cookie = runtime.block_on(common::cookie_for(contender, app));
+    runtime.block_on(drive(app, requests(scenario, &cookie, 300)));
     let batch = requests(scenario, &cookie, n);
-    callgrind_measured_requests(&runtime, &app, batch);
+    callgrind_measured_requests(&runtime, app, batch);
 }
 
 fn callgrind() -> Value {
@@ -522,16 +561,20 @@ fn callgrind() -> Value {
     let dir = common::results_dir().join("callgrind");
     std::fs::create_dir_all(&dir).expect("callgrind directory");
     let mut out = serde_json::Map::new();
-    for contender in Contender::ALL {
+    let names = Contender::ALL
+        .iter()
+        .map(|c| c.name())
+        .chain(common::AROUND);
+    for name in names {
         let mut per = serde_json::Map::new();
         for scenario in Scenario::ALL {
-            let file = dir.join(format!("{}.{}.out", contender.name(), scenario.id()));
+            let file = dir.join(format!("{name}.{}.out", scenario.id()));
             let status = std::process::Command::new("valgrind")
                 .arg("--tool=callgrind")
                 .arg(format!("--callgrind-out-file={}", file.display()))
                 .arg("--toggle-collect=*callgrind_measured_requests*")
                 .arg(&exe)
-                .args(["callgrind", contender.name(), scenario.id(), &N.to_string()])
+                .args(["callgrind", name, scenario.id(), &N.to_string()])
                 .stderr(std::process::Stdio::null())
                 .status()
                 .expect("run valgrind");
@@ -544,7 +587,7 @@ fn callgrind() -> Value {
                 .expect("callgrind totals");
             per.insert(scenario.id().into(), json!(total as f64 / N as f64));
         }
-        out.insert(contender.name().into(), Value::Object(per));
+        out.insert(name.into(), Value::Object(per));
     }
     Value::Object(out)
 }

@@ -85,14 +85,31 @@ fn fingerprint(value: &[u8]) -> String {
 /// `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1, leniently: whitespace around
 /// names and values is dropped and a quoted value is unquoted). Pairs without `=` are skipped.
 fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    header.split(|&b| b == b';').filter_map(|pair| {
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let name = pair[..eq].trim_ascii();
-        let mut value = pair[eq + 1..].trim_ascii();
-        if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
-            value = &value[1..value.len() - 1];
+    // memchr: a session cookie sits among others, often long ones (CSRF tokens, analytics).
+    let mut rest = Some(header);
+    std::iter::from_fn(move || {
+        loop {
+            let current = rest?;
+            let pair = match memchr::memchr(b';', current) {
+                Some(end) => {
+                    rest = Some(&current[end + 1..]);
+                    &current[..end]
+                }
+                None => {
+                    rest = None;
+                    current
+                }
+            };
+            let Some(eq) = memchr::memchr(b'=', pair) else {
+                continue;
+            };
+            let name = pair[..eq].trim_ascii();
+            let mut value = pair[eq + 1..].trim_ascii();
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            return Some((name, value));
         }
-        Some((name, value))
     })
 }
 
@@ -264,11 +281,11 @@ fn push_tail(out: &mut Vec<u8>, config: &SessionConfig, secure: bool) {
 /// Django's `patch_vary_headers(response, ("Cookie",))`: keeps the existing values, adds
 /// `Cookie` once (case-insensitively), and leaves a `*` alone.
 pub(crate) fn add_vary_cookie(headers: &mut HeaderMap) {
-    let http::header::Entry::Occupied(_) = headers.entry(VARY) else {
+    if let http::header::Entry::Vacant(vacant) = headers.entry(VARY) {
         // The usual case, in one lookup.
-        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        vacant.insert(HeaderValue::from_static("Cookie"));
         return;
-    };
+    }
     let mut existing: Vec<&str> = Vec::new();
     for value in headers.get_all(VARY) {
         let Ok(text) = value.to_str() else { continue };

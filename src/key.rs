@@ -146,11 +146,19 @@ impl std::hash::Hash for SessionKey {
 
 /// Whether `value` is 8 to 40 characters of `[a-z0-9]`.
 pub(crate) fn is_server_side_key(value: &str) -> bool {
-    (MIN_LEN..=MAX_LEN).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (MIN_LEN..=MAX_LEN).contains(&value.len()) && value.bytes().all(|b| KEY_BYTES[usize::from(b)])
 }
+
+/// Which bytes a server-side key may hold: `[a-z0-9]`, by table (a check per cookie).
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_lowercase() || (b as u8).is_ascii_digit();
+        b += 1;
+    }
+    table
+};
 
 impl AsRef<str> for SessionKey {
     fn as_ref(&self) -> &str {

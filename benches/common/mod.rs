@@ -179,14 +179,18 @@ mod sb {
     }
 }
 
-/// sessionbase's layer, with Django's default settings, on `store`.
-pub fn sessionbase_router<S: sessionbase::SessionStore>(store: S) -> Router {
+/// sessionbase's routes, without the layer.
+fn sessionbase_routes() -> Router {
     Router::new()
         .route("/a", get(untouched))
         .route("/c", get(sb::read))
         .route("/d", get(sb::increment))
         .route("/e", get(sb::insert))
-        .layer(sessionbase::SessionLayer::new(store))
+}
+
+/// sessionbase's layer, with Django's default settings, on `store`.
+pub fn sessionbase_router<S: sessionbase::SessionStore>(store: S) -> Router {
+    sessionbase_routes().layer(sessionbase::SessionLayer::new(store))
 }
 
 mod ts {
@@ -221,12 +225,74 @@ pub fn tower_sessions_router<S>(store: S) -> Router
 where
     S: tower_sessions::SessionStore + Clone,
 {
+    tower_sessions_routes()
+        .layer(tower_sessions::SessionManagerLayer::new(store).with_secure(false))
+}
+
+fn tower_sessions_routes() -> Router {
     Router::new()
         .route("/a", get(untouched))
         .route("/c", get(ts::read))
         .route("/d", get(ts::increment))
         .route("/e", get(ts::insert))
-        .layer(tower_sessions::SessionManagerLayer::new(store).with_secure(false))
+}
+
+/// A service the benchmarks can drive: a `Router`, or a layer wrapped around one.
+pub trait App:
+    tower::Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: tower::Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The second placement of a layer: around the whole router (`Layer::layer(router)`, as
+/// `ServiceBuilder` does), where axum does not box and clone a layered route per request.
+/// Calls `f` once per contender with its name and service.
+pub trait AroundVisitor {
+    fn visit<S: App>(&mut self, contender: Contender, name: &'static str, app: S);
+}
+
+/// The in-process contenders with their layer around the whole router.
+pub const AROUND: [&str; 3] = ["noop-around", "sessionbase-around", "tower-sessions-around"];
+
+pub fn visit_around(v: &mut impl AroundVisitor) {
+    use tower::Layer;
+    v.visit(
+        Contender::NoopLayer,
+        AROUND[0],
+        tower::util::MapRequestLayer::new(|r: Request<Body>| r).layer(bare_router()),
+    );
+    v.visit(
+        Contender::Sessionbase,
+        AROUND[1],
+        sessionbase::SessionLayer::new(sessionbase::MemoryStore::new()).layer(sessionbase_routes()),
+    );
+    v.visit(
+        Contender::TowerSessions,
+        AROUND[2],
+        tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+            .with_secure(false)
+            .layer(tower_sessions_routes()),
+    );
 }
 
 /// The `name=value` of the first `Set-Cookie` of `response`.
@@ -237,7 +303,7 @@ pub fn set_cookie_pair<B>(response: &Response<B>) -> Option<String> {
 
 /// Creates a session through `app` (a cookie-less `/d`: `counter = 1`) and returns its
 /// cookie, `name=value`.
-pub async fn new_session(app: &Router) -> String {
+pub async fn new_session(app: &impl App) -> String {
     let request = Request::get("/d")
         .header(header::HOST, "bench.local")
         .body(Body::empty())
@@ -249,7 +315,7 @@ pub async fn new_session(app: &Router) -> String {
 
 /// The cookie the contender's requests carry in scenarios b, c and d: a real session's for
 /// the session layers, a well-formed dummy for the bare router.
-pub async fn cookie_for(contender: Contender, app: &Router) -> String {
+pub async fn cookie_for(contender: Contender, app: &impl App) -> String {
     match contender {
         Contender::Bare | Contender::NoopLayer => BARE_COOKIE.to_owned(),
         _ => new_session(app).await,
@@ -258,7 +324,7 @@ pub async fn cookie_for(contender: Contender, app: &Router) -> String {
 
 /// Sends `request` through `app` and checks what a scenario promises: 200, and a
 /// `Set-Cookie` exactly when the session was written (d and e, never for the bare router).
-pub async fn check(contender: Contender, scenario: Scenario, app: &Router, cookie: &str) {
+pub async fn check(contender: Contender, scenario: Scenario, app: &impl App, cookie: &str) {
     let response = app
         .clone()
         .oneshot(scenario.request(cookie))

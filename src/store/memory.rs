@@ -80,8 +80,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn is_live(&self, now: OffsetDateTime) -> bool {
-        self.expiry_date > now
+    fn is_live(&self, now: Now) -> bool {
+        self.expiry_date.unix_timestamp_nanos() > now.0
     }
 }
 
@@ -114,20 +114,34 @@ impl Shard {
     }
 
     /// Counts a write and, every so often, drops expired records and returns spare capacity.
-    fn after_write(&mut self, now: OffsetDateTime) {
+    fn after_write(&mut self, now: Now) {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= self.len_after_sweep.max(MIN_WRITES_PER_SWEEP) {
             self.sweep(now);
         }
     }
 
-    fn sweep(&mut self, now: OffsetDateTime) {
+    fn sweep(&mut self, now: Now) {
         self.writes_since_sweep = 0;
         self.table.retain(|e| e.is_live(now));
         self.len_after_sweep = self.table.len();
         if self.table.capacity() > 2 * self.table.len() + MIN_WRITES_PER_SWEEP {
             self.table.shrink_to_fit(|e| e.hash);
         }
+    }
+}
+
+/// The current time as Unix nanoseconds: what liveness compares against, read without
+/// `OffsetDateTime::now_utc`'s calendar conversion (a lookup pays one clock reading).
+#[derive(Clone, Copy)]
+struct Now(i128);
+
+impl Now {
+    fn read() -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Self(since_epoch)
     }
 }
 
@@ -175,7 +189,7 @@ impl MemoryStore {
 
 impl CacheStore for MemoryStore {
     async fn put(&self, key: &SessionKey, record: &Record) -> Result<(), Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
         let version = shard.get(hash, key).map_or(0, |e| e.version + 1);
@@ -193,7 +207,7 @@ impl CacheStore for MemoryStore {
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         let hash = self.hash(key);
         let shard = self.read(hash)?;
         Ok(shard
@@ -207,7 +221,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         loop {
             let key = SessionKey::generate()?;
             let hash = self.hash(&key);
@@ -241,7 +255,7 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
         let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
@@ -268,7 +282,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         let hash = self.hash(key);
         Ok(self
             .read(hash)?
@@ -277,7 +291,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn clear_expired(&self) -> Result<(), Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = Now::read();
         for shard in self.inner.shards.iter() {
             shard.write().map_err(|_| poisoned())?.sweep(now);
         }
