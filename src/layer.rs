@@ -39,7 +39,7 @@ use crate::cookie;
 use crate::extract::{CURRENT, RequestSlot};
 use crate::session::{Backend, Snapshot};
 use crate::store::BoxFuture;
-use crate::{Error, Session, SessionConfig, SessionStore};
+use crate::{Error, Session, SessionConfig, SessionKey, SessionStore};
 
 /// Turns an error that ends a request (a failed save, a session deleted concurrently) into
 /// the response sent instead. The error has already been logged.
@@ -291,6 +291,11 @@ where
     // Django skips the save for every 5xx, not only 500.
     if wants_save && response.status() < StatusCode::INTERNAL_SERVER_ERROR {
         let session = slot.into_session();
+        let now = OffsetDateTime::now_utc();
+        // A store that answers without waiting saves right here, without boxing a future.
+        if let Some(saved) = session.run_now_if_immediate(save(&session, snapshot.extracted, now)) {
+            return Processed::Done(finish_save(&session, response, saved, now, &on_error));
+        }
         return Processed::Save(Box::pin(save_and_set_cookie(
             session,
             response,
@@ -304,22 +309,40 @@ where
     Processed::Done(response)
 }
 
+/// Reads the record if no handler did (`save_every_request`), then saves: the key the cookie
+/// carries and its `Max-Age`.
+async fn save(
+    session: &Session,
+    extracted: bool,
+    now: OffsetDateTime,
+) -> Result<(SessionKey, Option<i64>), Error> {
+    if !extracted {
+        // save_every_request on a session no handler took: read it now.
+        session.fetch(false).await?;
+    }
+    session.save_for_response(now).await
+}
+
 async fn save_and_set_cookie<B, E: OnError<B>>(
     session: Session,
-    mut response: Response<B>,
+    response: Response<B>,
     extracted: bool,
     on_error: E,
 ) -> Response<B> {
     // One clock reading for the cookie's age, its `expires` and the record's expiry.
     let now = OffsetDateTime::now_utc();
-    let saved = async {
-        if !extracted {
-            // save_every_request on a session no handler took: read it now.
-            session.fetch(false).await?;
-        }
-        session.save_for_response(now).await
-    }
-    .await;
+    let saved = save(&session, extracted, now).await;
+    finish_save(&session, response, saved, now, &on_error)
+}
+
+/// The response once the save is done: its cookie, or the error's response.
+fn finish_save<B, E: OnError<B>>(
+    session: &Session,
+    mut response: Response<B>,
+    saved: Result<(SessionKey, Option<i64>), Error>,
+    now: OffsetDateTime,
+    on_error: &E,
+) -> Response<B> {
     let (key, max_age) = match saved {
         Ok(saved) => saved,
         Err(error) => {

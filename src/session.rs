@@ -23,6 +23,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -883,6 +884,26 @@ impl Session {
             self.inner.backend.store.delete(&old, self.limit()).await?;
         }
         Ok(())
+    }
+
+    /// Runs `call` (a store operation of this session) to completion now when the store
+    /// answers without waiting: the memory store, whose operations never wait except when a
+    /// save lost a race and pauses before retrying. `None` when the store is another, or when
+    /// `call` had to wait; the call is then dropped, and the caller runs it again properly.
+    /// Only for calls that write nothing before their first wait (a lost compare-and-swap
+    /// writes nothing).
+    pub(crate) fn run_now_if_immediate<T>(&self, call: impl Future<Output = T>) -> Option<T> {
+        #[cfg(feature = "memory")]
+        if self.memory_store().is_some() {
+            let call = std::pin::pin!(call);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            return match call.poll(&mut cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            };
+        }
+        drop(call);
+        None
     }
 
     /// The store, when it is the built-in [`MemoryStore`](crate::MemoryStore): it is called

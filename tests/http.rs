@@ -970,6 +970,48 @@ async fn concurrent_logout_through_another_session_is_a_400() {
     assert!(store.is_empty(), "recreated under another key");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_that_loses_a_race_on_the_memory_store_merges_and_sets_the_cookie() {
+    // The memory store saves without boxing a future; when that first attempt loses the
+    // compare-and-swap, the layer must fall back to the full save, which reloads and merges.
+    let store = MemoryStore::new();
+    let racer_store = store.clone();
+    let app = Router::new()
+        .route(
+            "/set",
+            get(|session: Session| async move {
+                session.insert_value("a", json!(1));
+                "ok"
+            }),
+        )
+        .route(
+            "/race",
+            get(move |session: Session| {
+                let store = racer_store.clone();
+                async move {
+                    session.insert_value("mine", json!("handler"));
+                    // Another request saves the same session first.
+                    let key = session.session_key().expect("keyed session").to_string();
+                    let other = Session::load(store, SessionConfig::default(), &key).await?;
+                    other.insert_value("theirs", json!("racer"));
+                    other.save().await?;
+                    Ok::<_, Error>("ok")
+                }
+            }),
+        )
+        .layer(SessionLayer::new(store.clone()));
+    let base = spawn(app).await;
+    let key = new_session(&base, "a", "1").await;
+
+    let response = get_with(&base, "/race", Some(&key)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(session_cookie(&response, "sessionid").value, key);
+    let session = load(&store, &key).await;
+    assert_eq!(session.get_value("a"), Some(json!(1)));
+    assert_eq!(session.get_value("mine"), Some(json!("handler")));
+    assert_eq!(session.get_value("theirs"), Some(json!("racer")));
+}
+
 // ----- 11. store calls -----
 
 #[tokio::test(flavor = "multi_thread")]
