@@ -80,20 +80,30 @@ impl SessionKey {
     /// A fresh key: 32 characters of `[a-z0-9]`, each drawn without bias from bytes of the
     /// operating system's CSPRNG (fetched a page at a time per thread).
     pub fn generate() -> Result<Self, Error> {
-        // 252 = 7 * 36: bytes at or above it are rejected so that `% 36` stays uniform.
-        const LIMIT: u8 = 252;
+        // Twelve symbols per 64-bit draw: 36^12 < 2^64. Draws at or above the largest
+        // multiple of 36^12 that fits are rejected, so that every symbol stays uniform.
+        const PER_DRAW: usize = 12;
+        const SPAN: u64 = 36u64.pow(PER_DRAW as u32);
+        const LIMIT: u64 = SPAN * (u64::MAX / SPAN);
         let mut symbols = [0u8; GENERATED_LEN];
-        let mut random = [0u8; GENERATED_LEN];
         let mut filled = 0;
         OS_RANDOM.with_borrow_mut(|pool| {
             while filled < GENERATED_LEN {
-                let n = pool.fill(&mut random[..GENERATED_LEN - filled])?;
-                for &b in &random[..n] {
-                    if b < LIMIT {
-                        symbols[filled] = ALPHABET[usize::from(b % 36)];
-                        filled += 1;
-                    }
+                let mut draw = [0u8; 8];
+                let mut got = 0;
+                while got < draw.len() {
+                    got += pool.fill(&mut draw[got..])?;
                 }
+                let mut x = u64::from_le_bytes(draw);
+                if x >= LIMIT {
+                    continue;
+                }
+                x %= SPAN;
+                for symbol in symbols[filled..].iter_mut().take(PER_DRAW) {
+                    *symbol = ALPHABET[(x % 36) as usize];
+                    x /= 36;
+                }
+                filled = (filled + PER_DRAW).min(GENERATED_LEN);
             }
             Ok::<_, Error>(())
         })?;
@@ -202,13 +212,24 @@ mod tests {
     fn a_hundred_thousand_keys_have_no_duplicate_and_an_even_alphabet() {
         let mut seen = HashSet::new();
         let mut counts = [0usize; 36];
+        let mut by_position = [[0usize; 36]; GENERATED_LEN];
         for _ in 0..100_000 {
             let key = SessionKey::generate().unwrap();
-            for b in key.as_str().bytes() {
+            for (position, b) in key.as_str().bytes().enumerate() {
                 let i = ALPHABET.iter().position(|&a| a == b).unwrap();
                 counts[i] += 1;
+                by_position[position][i] += 1;
             }
             assert!(seen.insert(key));
+        }
+        // Every position on its own too (symbols come twelve per 64-bit draw).
+        let per_cell = 100_000.0 / 36.0;
+        for (position, cells) in by_position.iter().enumerate() {
+            let chi2: f64 = cells
+                .iter()
+                .map(|&c| (c as f64 - per_cell).powi(2) / per_cell)
+                .sum();
+            assert!(chi2 < 100.0, "position {position}: chi-square {chi2}");
         }
         // 3.2 million symbols, about 88,889 each: one standard deviation is about 294 (0.33%),
         // so 2% is over 6 sigmas for chance, while `byte % 36` without rejection would skew
