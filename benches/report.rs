@@ -15,7 +15,22 @@ const SCENARIOS: [(&str, &str); 5] = [
     ("d", "increment a counter"),
     ("e", "insert into a new session"),
 ];
-const CONTENDERS: [&str; 4] = ["bare", "noop-layer", "sessionbase", "tower-sessions"];
+/// Bare, the no-op layer, sessionbase and tower-sessions, in each placement of the layers.
+const PLACEMENTS: [(&str, [&str; 4]); 2] = [
+    (
+        "per route",
+        ["bare", "noop-layer", "sessionbase", "tower-sessions"],
+    ),
+    (
+        "around the router",
+        [
+            "bare",
+            "noop-around",
+            "sessionbase-around",
+            "tower-sessions-around",
+        ],
+    ),
+];
 
 struct Inputs {
     root: PathBuf,
@@ -200,56 +215,26 @@ fn main() {
     }
 }
 
-fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
-    let mut md = String::new();
-    let mut svgs = Vec::new();
-    let mut misses: Vec<String> = Vec::new();
-    let calls = inputs.json("calls.json");
-    let http = inputs.json("http.json");
-    let memory = inputs.json("memory.json");
-
-    md.push_str(
-        "# Benchmarks\n\n\
-         Written by `benches/report.sh` (see [How to run](#how-to-run)); every number and \
-         verdict below comes from one run of it on the machine described at the end. Absolute \
-         times drift from run to run and machine to machine; the ratios between contenders \
-         measured in the same run are what count.\n\n\
-         Contenders: **bare** (the same axum router with no session layer: the floor), \
-         **sessionbase** (`SessionLayer::new(MemoryStore::new())`, Django's defaults) and \
-         **tower-sessions** 0.15 with its `MemoryStore` (`Secure` off like sessionbase's \
-         default); in-process only, also **noop-layer**: the bare router with a layer that \
-         does nothing (`MapRequestLayer` of the identity) added by `Router::layer` like the \
-         session layers, which shows what axum itself charges for any layer (it boxes and \
-         clones the layered route per request). Every handler answers a static `\"ok\"`; the scenarios are issue #5's:\n\n\
-         | scenario | request |\n|---|---|\n\
-         | a | handler never extracts the session, no cookie |\n\
-         | b | handler never extracts the session, a valid cookie is sent |\n\
-         | c | handler reads one value from an existing session |\n\
-         | d | handler increments a counter (read, modify, save, Set-Cookie) on an existing session |\n\
-         | e | handler inserts into a new session (no cookie in, Set-Cookie out) |\n\n",
-    );
-
-    // ----- summary placeholder, filled at the end -----
-    md.push_str("@@SUMMARY@@");
-
-    // ----- 1. in-process -----
-    md.push_str(
-        "## 1. In-process (criterion)\n\n\
-         `cargo bench --bench inprocess`: the router driven through `tower::ServiceExt::oneshot` \
-         on a current-thread Tokio runtime, requests built outside the timed part \
-         (`iter_batched`). Median time per request; *overhead* is the time over the bare \
-         router in the same scenario.\n\n\
-         | scenario | bare | noop-layer | sessionbase | tower-sessions | sessionbase overhead | tower-sessions overhead | overhead sessionbase / tower-sessions | sessionbase over noop-layer | target | |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+/// One in-process table: `names` are bare, the no-op layer, sessionbase and tower-sessions
+/// in one placement. Returns the overheads over bare of sessionbase and tower-sessions.
+fn inprocess_table(
+    inputs: &Inputs,
+    md: &mut String,
+    misses: &mut Vec<String>,
+    names: [&str; 4],
+    placement: &str,
+) -> (Vec<f64>, Vec<f64>) {
+    let _ = writeln!(
+        md,
+        "| scenario | bare | {} | sessionbase | tower-sessions | sessionbase overhead | tower-sessions overhead | overhead sessionbase / tower-sessions | sessionbase over {} | target | |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|",
+        names[1], names[1]
     );
     let mut sb_over = Vec::new();
     let mut ts_over = Vec::new();
     for (id, _) in SCENARIOS {
         let group = format!("inprocess_{id}");
-        let t: Vec<Option<f64>> = CONTENDERS
-            .iter()
-            .map(|c| inputs.criterion(&group, c))
-            .collect();
+        let t: Vec<Option<f64>> = names.iter().map(|c| inputs.criterion(&group, c)).collect();
         let (Some(bare), Some(sb), Some(ts)) = (t[0], t[2], t[3]) else {
             let _ = writeln!(md, "| {id} | not measured | | | | | | | | | |");
             sb_over.push(f64::NAN);
@@ -266,9 +251,10 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
         };
         if !ok {
             misses.push(format!(
-                "in-process {id}: sessionbase adds {} ({:.0}% of bare), tower-sessions {}; target {target}",
+                "in-process {id}, layer {placement}: sessionbase adds {} ({:.0}% of bare, {:.2} of tower-sessions' {}); target {target}",
                 ns(o_sb),
                 100.0 * o_sb / bare,
+                o_sb / o_ts,
                 ns(o_ts)
             ));
         }
@@ -289,6 +275,78 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
             verdict(ok)
         );
     }
+    md.push('\n');
+    (sb_over, ts_over)
+}
+
+fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
+    let mut md = String::new();
+    let mut svgs = Vec::new();
+    let mut misses: Vec<String> = Vec::new();
+    let calls = inputs.json("calls.json");
+    let http = inputs.json("http.json");
+    let memory = inputs.json("memory.json");
+
+    md.push_str(
+        "# Benchmarks\n\n\
+         Written by `benches/report.sh` (see [How to run](#how-to-run)); every number and \
+         verdict below comes from one run of it on the machine described at the end. Absolute \
+         times drift from run to run and machine to machine; the ratios between contenders \
+         measured in the same run are what count.\n\n\
+         Contenders: **bare** (the same axum router with no session layer: the floor), \
+         **sessionbase** (`SessionLayer::new(MemoryStore::new())`, Django's defaults) and \
+         **tower-sessions** 0.15 with its `MemoryStore` (`Secure` off like sessionbase's \
+         default); in-process only, also **noop-layer**: the bare router with a layer that \
+         does nothing (`MapRequestLayer` of the identity) added by `Router::layer` like the \
+         session layers, which shows what axum itself charges for any layer (it boxes and \
+         clones the layered route per request); and every layer a second time wrapped \
+         around the whole router (**noop-around**, **sessionbase-around**, \
+         **tower-sessions-around**). Every handler answers a static `\"ok\"`; the scenarios are issue #5's:\n\n\
+         | scenario | request |\n|---|---|\n\
+         | a | handler never extracts the session, no cookie |\n\
+         | b | handler never extracts the session, a valid cookie is sent |\n\
+         | c | handler reads one value from an existing session |\n\
+         | d | handler increments a counter (read, modify, save, Set-Cookie) on an existing session |\n\
+         | e | handler inserts into a new session (no cookie in, Set-Cookie out) |\n\n",
+    );
+
+    // ----- summary placeholder, filled at the end -----
+    md.push_str("@@SUMMARY@@");
+
+    // ----- 1. in-process -----
+    md.push_str(
+        "## 1. In-process (criterion)\n\n\
+         `cargo bench --bench inprocess`: the router driven through `tower::ServiceExt::oneshot` \
+         on a current-thread Tokio runtime, requests built outside the timed part \
+         (`iter_batched`). Median time per request; *overhead* is the time over the bare \
+         router in the same scenario.\n\n\
+         Two placements of each layer. **Per route**: `Router::layer`, as most axum apps \
+         add middleware; axum then boxes and clones the layered route on every request, \
+         which the noop-layer contender shows. **Around the router**: the layer wraps the \
+         whole `Router` (`Layer::layer(router)`, as `tower::ServiceBuilder` does), so that \
+         what is measured is the layer alone. Targets are judged in both.\n\n\
+         ### Layer per route (`Router::layer`)\n\n",
+    );
+    let (sb_over, ts_over) = inprocess_table(
+        inputs,
+        &mut md,
+        &mut misses,
+        ["bare", "noop-layer", "sessionbase", "tower-sessions"],
+        "per route",
+    );
+    md.push_str("### Layer around the router\n\n");
+    let (sb_around, ts_around) = inprocess_table(
+        inputs,
+        &mut md,
+        &mut misses,
+        [
+            "bare",
+            "noop-around",
+            "sessionbase-around",
+            "tower-sessions-around",
+        ],
+        "around the router",
+    );
     md.push_str(
         "\n![In-process overhead per scenario](benches/results/overhead-inprocess.svg)\n\n",
     );
@@ -300,8 +358,10 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
             "ns over bare",
             &labels,
             &[
-                ("sessionbase", "#2b7bb9", sb_over.clone()),
-                ("tower-sessions", "#e8853d", ts_over.clone()),
+                ("sessionbase, per route", "#2b7bb9", sb_over),
+                ("tower-sessions, per route", "#e8853d", ts_over),
+                ("sessionbase, around", "#9cc3e6", sb_around),
+                ("tower-sessions, around", "#f4c39b", ts_around),
             ],
             None,
         ),
@@ -314,23 +374,25 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
             "### Instructions per request (callgrind)\n\n\
              The same requests counted by callgrind (`cargo bench --bench calls`), exact and \
              repeatable: instructions per request in the measured loop, and over bare.\n\n\
-             | scenario | bare | noop-layer | sessionbase | tower-sessions | sessionbase over bare | tower-sessions over bare | ratio of the overheads | sessionbase over noop-layer |\n\
+             | scenario, layer | bare | no-op layer | sessionbase | tower-sessions | sessionbase over bare | tower-sessions over bare | ratio of the overheads | sessionbase over no-op layer |\n\
              |---|---|---|---|---|---|---|---|---|\n",
         );
-        for (id, _) in SCENARIOS {
-            let g = |c: &str| num(&cg[c][id]).unwrap_or(f64::NAN);
-            let (b, s, t) = (g("bare"), g("sessionbase"), g("tower-sessions"));
-            let noop = g("noop-layer");
-            let _ = writeln!(
-                md,
-                "| {id} | {b:.0} | {noop:.0} | {s:.0} | {t:.0} | +{:.0} ({:.0}%) | +{:.0} ({:.0}%) | {:.2} | +{:.0} |",
-                s - b,
-                100.0 * (s - b) / b,
-                t - b,
-                100.0 * (t - b) / b,
-                (s - b) / (t - b),
-                s - noop
-            );
+        for (placement, names) in PLACEMENTS {
+            for (id, _) in SCENARIOS {
+                let g = |c: &str| num(&cg[c][id]).unwrap_or(f64::NAN);
+                let (b, s, t) = (g(names[0]), g(names[2]), g(names[3]));
+                let noop = g(names[1]);
+                let _ = writeln!(
+                    md,
+                    "| {id}, {placement} | {b:.0} | {noop:.0} | {s:.0} | {t:.0} | +{:.0} ({:.0}%) | +{:.0} ({:.0}%) | {:.2} | +{:.0} |",
+                    s - b,
+                    100.0 * (s - b) / b,
+                    t - b,
+                    100.0 * (t - b) / b,
+                    (s - b) / (t - b),
+                    s - noop
+                );
+            }
         }
         md.push('\n');
     } else if let Some(reason) = cg["skipped"].as_str() {
@@ -345,39 +407,42 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
              A counting global allocator (`cargo bench --bench calls`), 2,000 requests after a \
              warm-up: allocations (and bytes asked for) per request. Target for a and b: at \
              most one small allocation over bare.\n\n\
-             | scenario | bare | noop-layer | sessionbase | tower-sessions | sessionbase added | tower-sessions added | sessionbase over noop-layer | target | |\n\
+             | scenario, layer | bare | no-op layer | sessionbase | tower-sessions | sessionbase added | tower-sessions added | sessionbase over no-op layer | target | |\n\
              |---|---|---|---|---|---|---|---|---|---|\n",
         );
-        for (id, _) in SCENARIOS {
-            let a = |c: &str| num(&al[c][id]["allocations"]).unwrap_or(f64::NAN);
-            let b = |c: &str| num(&al[c][id]["bytes"]).unwrap_or(f64::NAN);
-            let added = a("sessionbase") - a("bare");
-            let (target, verdict_text) = if matches!(id, "a" | "b") {
-                let ok = added <= 1.0;
-                if !ok {
-                    misses.push(format!(
-                        "allocations {id}: sessionbase adds {added:.1} allocations ({:.0} bytes) per request; target at most one",
-                        b("sessionbase") - b("bare")
-                    ));
-                }
-                ("≤ 1", verdict(ok))
-            } else {
-                ("", "")
-            };
-            let _ = writeln!(
-                md,
-                "| {id} | {:.1} ({:.0} B) | {:.1} ({:.0} B) | {:.1} ({:.0} B) | {:.1} ({:.0} B) | +{added:.1} | +{:.1} | +{:.1} | {target} | {verdict_text} |",
-                a("bare"),
-                b("bare"),
-                a("noop-layer"),
-                b("noop-layer"),
-                a("sessionbase"),
-                b("sessionbase"),
-                a("tower-sessions"),
-                b("tower-sessions"),
-                a("tower-sessions") - a("bare"),
-                a("sessionbase") - a("noop-layer"),
-            );
+        for (placement, names) in PLACEMENTS {
+            for (id, _) in SCENARIOS {
+                let a = |c: &str| num(&al[c][id]["allocations"]).unwrap_or(f64::NAN);
+                let b = |c: &str| num(&al[c][id]["bytes"]).unwrap_or(f64::NAN);
+                let [bare, noop, sb, ts] = names;
+                let added = a(sb) - a(bare);
+                let (target, verdict_text) = if matches!(id, "a" | "b") {
+                    let ok = added <= 1.0;
+                    if !ok {
+                        misses.push(format!(
+                            "allocations {id}, layer {placement}: sessionbase adds {added:.1} allocations ({:.0} bytes) per request; target at most one",
+                            b(sb) - b(bare)
+                        ));
+                    }
+                    ("≤ 1", verdict(ok))
+                } else {
+                    ("", "")
+                };
+                let _ = writeln!(
+                    md,
+                    "| {id}, {placement} | {:.1} ({:.0} B) | {:.1} ({:.0} B) | {:.1} ({:.0} B) | {:.1} ({:.0} B) | +{added:.1} | +{:.1} | +{:.1} | {target} | {verdict_text} |",
+                    a(bare),
+                    b(bare),
+                    a(noop),
+                    b(noop),
+                    a(sb),
+                    b(sb),
+                    a(ts),
+                    b(ts),
+                    a(ts) - a(bare),
+                    a(sb) - a(noop),
+                );
+            }
         }
         md.push('\n');
     }
