@@ -113,36 +113,38 @@ fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 /// Appends the RFC 1123 date Django writes in `expires` (`Fri, 11 Dec 2026 01:55:15 GMT`).
-/// By hand, from the Unix time: `time`'s calendar and formatting machinery cost more than
-/// the rest of the cookie.
+/// By hand, from the Unix time, into a fixed layout: `time`'s calendar and formatting
+/// machinery cost more than the rest of the cookie.
 fn push_http_date(out: &mut Vec<u8>, seconds: i64) {
     let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400) as u32;
     let (year, month, day) = civil_from_days(days);
-    // 1970-01-01 was a Thursday.
-    out.extend_from_slice(WEEKDAYS[(days + 3).rem_euclid(7) as usize].as_bytes());
-    out.extend_from_slice(b", ");
-    push_two_digits(out, day);
-    out.push(b' ');
-    out.extend_from_slice(MONTHS[(month - 1) as usize].as_bytes());
-    out.push(b' ');
     // Saturated dates stay within years 0..=9999 in practice; clamp for the format's sake.
     let year = year.clamp(0, 9999) as u32;
-    push_two_digits(out, year / 100);
-    push_two_digits(out, year % 100);
-    out.push(b' ');
-    push_two_digits(out, (of_day / 3600) as u32);
-    out.push(b':');
-    push_two_digits(out, (of_day / 60 % 60) as u32);
-    out.push(b':');
-    push_two_digits(out, (of_day % 60) as u32);
-    out.extend_from_slice(b" GMT");
+    let mut date = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    // 1970-01-01 was a Thursday.
+    date[0..3].copy_from_slice(WEEKDAYS[(days + 3).rem_euclid(7) as usize]);
+    put_two_digits(&mut date[5..7], day);
+    date[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    put_two_digits(&mut date[12..14], year / 100);
+    put_two_digits(&mut date[14..16], year % 100);
+    put_two_digits(&mut date[17..19], of_day / 3600);
+    put_two_digits(&mut date[20..22], of_day / 60 % 60);
+    put_two_digits(&mut date[23..25], of_day % 60);
+    out.extend_from_slice(&date);
+}
+
+/// Writes `n` (below 100) as two decimal digits.
+fn put_two_digits(out: &mut [u8], n: u32) {
+    // Two single decimal digits.
+    out[0] = b'0' + (n / 10 % 10) as u8;
+    out[1] = b'0' + (n % 10) as u8;
 }
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
@@ -160,12 +162,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Appends `n` (below 100) as two decimal digits.
-fn push_two_digits(out: &mut Vec<u8>, n: u32) {
-    // Two single decimal digits.
-    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
-}
-
 /// Appends `n` in decimal, zero-padded to `width` digits.
 fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
     let mut digits = [b'0'; 10];
@@ -179,11 +175,51 @@ fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
     out.extend_from_slice(&digits[start.min(digits.len() - width.min(digits.len()))..]);
 }
 
+/// The parts of the session's `Set-Cookie` that only the configuration decides, joined
+/// once, so that writing a cookie is a handful of copies.
+#[derive(Debug)]
+pub(crate) struct CookieTemplate {
+    /// `name=`.
+    head: Box<[u8]>,
+    /// `; Domain=…` (when set) and `; expires=`.
+    before_date: Box<[u8]>,
+    /// `; HttpOnly` (when set) and `; Max-Age=`.
+    before_age: Box<[u8]>,
+    /// `; Domain=…` and `; HttpOnly`, for a browser-length cookie.
+    without_age: Box<[u8]>,
+    /// `; Path=…`, `; SameSite=…` and `; Secure`, as configured.
+    tail: Box<[u8]>,
+}
+
+impl CookieTemplate {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        let mut domain = Vec::new();
+        if let Some(d) = &config.cookie_domain {
+            domain.extend_from_slice(b"; Domain=");
+            domain.extend_from_slice(d.as_bytes());
+        }
+        let http_only: &[u8] = if config.cookie_http_only {
+            b"; HttpOnly"
+        } else {
+            b""
+        };
+        let mut tail = Vec::new();
+        push_tail(&mut tail, config, config.cookie_secure);
+        Self {
+            head: [config.cookie_name.as_bytes(), b"="].concat().into(),
+            before_date: [&domain[..], b"; expires="].concat().into(),
+            before_age: [http_only, b"; Max-Age="].concat().into(),
+            without_age: [&domain[..], http_only].concat().into(),
+            tail: tail.into(),
+        }
+    }
+}
+
 /// `Set-Cookie` for the session, in Django's attribute order: `Domain`, `expires`,
 /// `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`. `max_age` is `None` for a
 /// browser-length cookie.
 pub(crate) fn set_cookie(
-    config: &SessionConfig,
+    template: &CookieTemplate,
     value: &str,
     max_age: Option<i64>,
     now: OffsetDateTime,
@@ -195,7 +231,7 @@ pub(crate) fn set_cookie(
     }
     BUFFER.with_borrow_mut(|out| {
         out.clear();
-        write_set_cookie(out, config, value, max_age, now);
+        write_set_cookie(out, template, value, max_age, now);
         let header = HeaderValue::from_bytes(out).ok();
         if out.capacity() > MAX_COOKIE_SIZE * 2 {
             // A huge cookie was refused later anyway; don't keep its buffer.
@@ -207,38 +243,31 @@ pub(crate) fn set_cookie(
 
 fn write_set_cookie(
     out: &mut Vec<u8>,
-    config: &SessionConfig,
+    template: &CookieTemplate,
     value: &str,
     max_age: Option<i64>,
     now: OffsetDateTime,
 ) {
-    out.extend_from_slice(config.cookie_name.as_bytes());
-    out.push(b'=');
+    out.extend_from_slice(&template.head);
     out.extend_from_slice(value.as_bytes());
-    if let Some(domain) = &config.cookie_domain {
-        out.extend_from_slice(b"; Domain=");
-        out.extend_from_slice(domain.as_bytes());
-    }
-    if let Some(age) = max_age {
-        out.extend_from_slice(b"; expires=");
-        push_http_date(out, now.unix_timestamp().saturating_add(age));
-    }
-    if config.cookie_http_only {
-        out.extend_from_slice(b"; HttpOnly");
-    }
-    if let Some(age) = max_age {
-        out.extend_from_slice(b"; Max-Age=");
-        if age < 0 {
-            out.push(b'-');
+    match max_age {
+        Some(age) => {
+            out.extend_from_slice(&template.before_date);
+            push_http_date(out, now.unix_timestamp().saturating_add(age));
+            out.extend_from_slice(&template.before_age);
+            if age < 0 {
+                out.push(b'-');
+            }
+            // Ages beyond u32 (136 years) are clamped; Django's are two weeks by default.
+            push_digits(
+                out,
+                u32::try_from(age.unsigned_abs()).unwrap_or(u32::MAX),
+                1,
+            );
         }
-        // Ages beyond u32 (136 years) are clamped; Django's are two weeks by default.
-        push_digits(
-            out,
-            u32::try_from(age.unsigned_abs()).unwrap_or(u32::MAX),
-            1,
-        );
+        None => out.extend_from_slice(&template.without_age),
     }
-    push_tail(out, config, config.cookie_secure);
+    out.extend_from_slice(&template.tail);
 }
 
 /// The `Set-Cookie` that deletes the session cookie: Django's `delete_cookie` (same path,
@@ -364,14 +393,20 @@ mod tests {
     fn set_cookie_is_djangos_rendering() {
         let now = datetime!(2026-11-27 01:55:15 UTC);
         let config = SessionConfig::default();
-        let v = set_cookie(&config, "ld2xyabcdefgh", Some(1_209_600), now).unwrap();
+        let v = set_cookie(
+            &CookieTemplate::new(&config),
+            "ld2xyabcdefgh",
+            Some(1_209_600),
+            now,
+        )
+        .unwrap();
         assert_eq!(
             v,
             "sessionid=ld2xyabcdefgh; expires=Fri, 11 Dec 2026 01:55:15 GMT; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax"
         );
-        let v = set_cookie(&config, "ld2xyabcdefgh", None, now).unwrap();
+        let v = set_cookie(&CookieTemplate::new(&config), "ld2xyabcdefgh", None, now).unwrap();
         assert_eq!(v, "sessionid=ld2xyabcdefgh; HttpOnly; Path=/; SameSite=Lax");
-        let v = set_cookie(&config, "k2345678", Some(-10), now).unwrap();
+        let v = set_cookie(&CookieTemplate::new(&config), "k2345678", Some(-10), now).unwrap();
         assert_eq!(
             v,
             "sessionid=k2345678; expires=Fri, 27 Nov 2026 01:55:05 GMT; HttpOnly; Max-Age=-10; Path=/; SameSite=Lax"
@@ -382,7 +417,7 @@ mod tests {
             .with_cookie_secure(true)
             .with_cookie_http_only(false)
             .with_cookie_same_site(Some(SameSite::Strict));
-        let v = set_cookie(&config, "k2345678", None, now).unwrap();
+        let v = set_cookie(&CookieTemplate::new(&config), "k2345678", None, now).unwrap();
         assert_eq!(
             v,
             "sessionid=k2345678; Domain=.example.local; Path=/example/; SameSite=Strict; Secure"

@@ -106,10 +106,7 @@ pub struct SessionLayer<E = DefaultOnError> {
 impl SessionLayer {
     /// Sessions in `store`, with Django's default settings.
     pub fn new<S: SessionStore>(store: S) -> Self {
-        let backend = Backend {
-            store: Arc::new(store),
-            config: Arc::new(SessionConfig::default()),
-        };
+        let backend = Backend::new(Arc::new(store), Arc::new(SessionConfig::default()));
         Self {
             backend: Arc::new(backend),
             on_error: DefaultOnError,
@@ -123,10 +120,7 @@ impl<E> SessionLayer<E> {
     pub fn with_config(mut self, config: impl Into<Arc<SessionConfig>>) -> Result<Self, Error> {
         let config = config.into();
         config.validate()?;
-        self.backend = Arc::new(Backend {
-            store: Arc::clone(&self.backend.store),
-            config,
-        });
+        self.backend = Arc::new(Backend::new(Arc::clone(&self.backend.store), config));
         Ok(self)
     }
 
@@ -367,7 +361,7 @@ fn finish_save<B, E: OnError<B>>(
         tracing::error!(%error, "not sending a session cookie browsers would drop");
         return on_error.on_error(&error);
     }
-    match cookie::set_cookie(session.config(), key.as_str(), max_age, now) {
+    match cookie::set_cookie(session.cookie_template(), key.as_str(), max_age, now) {
         Some(value) => {
             response
                 .headers_mut()

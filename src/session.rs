@@ -88,6 +88,17 @@ struct Inner {
 pub(crate) struct Backend {
     pub(crate) store: Arc<dyn DynStore>,
     pub(crate) config: Arc<SessionConfig>,
+    pub(crate) cookie: crate::cookie::CookieTemplate,
+}
+
+impl Backend {
+    pub(crate) fn new(store: Arc<dyn DynStore>, config: Arc<SessionConfig>) -> Self {
+        Self {
+            cookie: crate::cookie::CookieTemplate::new(&config),
+            store,
+            config,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -341,10 +352,7 @@ fn from_value<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error>
 impl Session {
     /// An empty session with no key, on `store`: Django's `SessionStore()`.
     pub fn new<S: SessionStore>(store: S, config: impl Into<Arc<SessionConfig>>) -> Self {
-        let backend = Backend {
-            store: Arc::new(store),
-            config: config.into(),
-        };
+        let backend = Backend::new(Arc::new(store), config.into());
         Self::with_parts(Arc::new(backend), None)
     }
 
@@ -357,10 +365,7 @@ impl Session {
     ) -> Result<Self, Error> {
         let store: Arc<dyn DynStore> = Arc::new(store);
         let key = store.parse_key(key);
-        let backend = Backend {
-            store,
-            config: config.into(),
-        };
+        let backend = Backend::new(store, config.into());
         let session = Self::with_parts(Arc::new(backend), key);
         session.fetch(false).await?;
         {
@@ -389,6 +394,11 @@ impl Session {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `Set-Cookie` parts its configuration decides.
+    pub(crate) fn cookie_template(&self) -> &crate::cookie::CookieTemplate {
+        &self.inner.backend.cookie
     }
 
     /// The configuration this session follows.
