@@ -193,24 +193,26 @@ fn churn(
             }
         }
     });
-    // Flat: the last sample against the first once the live set is reached (five times the
-    // expiry, or half the run if that is shorter).
+    // Flat: the peak of the second half of the steady window against the peak of its first
+    // half. The store reclaims expired records in periodic sweeps, so single samples swing
+    // between about one and two live sets with the phase of the sampling; peaks do not.
     let settle = (ttl.as_seconds_f64() * 5.0).max(5.0).min(secs as f64 / 2.0);
     let steady: Vec<&Value> = samples
         .iter()
         .filter(|s| s["t"].as_f64().unwrap_or(0.0) >= settle)
         .collect();
     let growth = |key: &str| -> Value {
-        match (steady.first(), steady.last()) {
-            (Some(a), Some(b)) if steady.len() >= 2 => {
-                let (a, b) = (
-                    a[key].as_f64().unwrap_or(0.0),
-                    b[key].as_f64().unwrap_or(0.0),
-                );
-                json!((b - a) / a)
-            }
-            _ => Value::Null,
+        if steady.len() < 4 {
+            return Value::Null;
         }
+        let (first, second) = steady.split_at(steady.len() / 2);
+        let peak = |half: &[&Value]| {
+            half.iter()
+                .filter_map(|s| s[key].as_f64())
+                .fold(0.0, f64::max)
+        };
+        let (a, b) = (peak(first), peak(second));
+        json!((b - a) / a)
     };
     let max_of = |key: &str| {
         steady

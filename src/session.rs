@@ -57,10 +57,13 @@ fn conflict_backoff(n: u32) -> std::time::Duration {
     window.mul_f64(rand::rng().random::<f64>())
 }
 
-/// A new empty map. Not one shared empty map: its reference count would be written by every
-/// request on every core.
+/// An empty map, shared per thread: no allocation, and no reference count that every core
+/// writes to (as one shared for the process would be).
 fn empty() -> Data {
-    Arc::new(Map::new())
+    thread_local! {
+        static EMPTY: Data = Arc::new(Map::new());
+    }
+    EMPTY.with(Arc::clone)
 }
 
 /// One request's session: Django's `request.session`.
@@ -229,6 +232,16 @@ impl State {
     /// Takes the key borrowed: replacing a value needs no new `String`.
     fn set<K: AsRef<str> + Into<String>>(&mut self, key: K, value: Value) {
         self.changes.touch(key.as_ref());
+        let data = self.data();
+        if data.is_empty() {
+            // The first key: a map sized for it (on its own an `IndexMap` reserves room for
+            // three entries, about 340 bytes that a one-key session keeps for its lifetime).
+            let mut first = Map::with_capacity(1);
+            first.insert(key.into(), value);
+            *data = Arc::new(first);
+            self.modified = true;
+            return;
+        }
         let data = self.data_mut();
         match data.get_mut(key.as_ref()) {
             Some(slot) => *slot = value,
@@ -754,7 +767,7 @@ impl Session {
         let (key, data, version, generation) = match plan {
             SavePlan::Create { data, generation } => {
                 let record = self.record(data, now)?;
-                let (key, version) = self.store_create(&record).await?;
+                let (key, version) = self.store_create(&record, now).await?;
                 let mut state = self.state();
                 state.key = Some(key.clone());
                 state.version = version;
@@ -772,7 +785,7 @@ impl Session {
             } => (key, data, version, generation),
         };
         let record = self.record(Arc::clone(&data), now)?;
-        match self.store_save(&key, &record, &version).await? {
+        match self.store_save(&key, &record, &version, now).await? {
             SaveOutcome::Saved { key, version } => Ok(self.saved(key, version, generation, None)),
             SaveOutcome::Gone => Err(Error::SessionInterrupted),
             // Rare, and kept out of this future so that the common one stays small.
@@ -826,8 +839,9 @@ impl Session {
                 state.changes.apply(&fresh.data, &mine)
             };
             // After a pause: the expiry counts from now.
-            let record = self.record(Arc::clone(&data), OffsetDateTime::now_utc())?;
-            match self.store_save(&key, &record, &fresh.version).await? {
+            let now = OffsetDateTime::now_utc();
+            let record = self.record(Arc::clone(&data), now)?;
+            match self.store_save(&key, &record, &fresh.version, now).await? {
                 SaveOutcome::Saved { key, version } => {
                     return Ok(self.saved(key, version, generation, Some(&data)));
                 }
@@ -926,21 +940,24 @@ impl Session {
     async fn store_load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         #[cfg(feature = "memory")]
         if let Some(memory) = self.memory_store() {
-            return SessionStore::load(memory, key).await;
+            return memory.load_at(key, crate::store::Now::read());
         }
         self.inner.backend.store.load(key, self.limit()).await
     }
 
+    /// `now` is the caller's clock reading: the memory store compares expiries against it.
     async fn store_save(
         &self,
         key: &SessionKey,
         record: &Record,
         expected: &Version,
+        now: OffsetDateTime,
     ) -> Result<SaveOutcome, Error> {
         #[cfg(feature = "memory")]
         if let Some(memory) = self.memory_store() {
-            return SessionStore::save(memory, key, record, expected).await;
+            return memory.save_at(key, record, expected, now.into());
         }
+        let _ = now;
         self.inner
             .backend
             .store
@@ -948,11 +965,16 @@ impl Session {
             .await
     }
 
-    async fn store_create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+    async fn store_create(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<(SessionKey, Version), Error> {
         #[cfg(feature = "memory")]
         if let Some(memory) = self.memory_store() {
-            return SessionStore::create(memory, record).await;
+            return memory.create_at(record, now.into());
         }
+        let _ = now;
         self.inner.backend.store.create(record, self.limit()).await
     }
 

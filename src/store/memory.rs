@@ -134,10 +134,16 @@ impl Shard {
 /// The current time as Unix nanoseconds: what liveness compares against, read without
 /// `OffsetDateTime::now_utc`'s calendar conversion (a lookup pays one clock reading).
 #[derive(Clone, Copy)]
-struct Now(i128);
+pub(crate) struct Now(i128);
+
+impl From<OffsetDateTime> for Now {
+    fn from(t: OffsetDateTime) -> Self {
+        Self(t.unix_timestamp_nanos())
+    }
+}
 
 impl Now {
-    fn read() -> Self {
+    pub(crate) fn read() -> Self {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
@@ -205,9 +211,14 @@ impl CacheStore for MemoryStore {
     }
 }
 
-impl SessionStore for MemoryStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        let now = Now::read();
+/// The operations, synchronous and given the time: `Session` calls them directly with the
+/// request's clock reading.
+impl MemoryStore {
+    pub(crate) fn load_at(
+        &self,
+        key: &SessionKey,
+        now: Now,
+    ) -> Result<Option<LoadedRecord>, Error> {
         let hash = self.hash(key);
         let shard = self.read(hash)?;
         Ok(shard
@@ -220,8 +231,11 @@ impl SessionStore for MemoryStore {
             }))
     }
 
-    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
-        let now = Now::read();
+    pub(crate) fn create_at(
+        &self,
+        record: &Record,
+        now: Now,
+    ) -> Result<(SessionKey, Version), Error> {
         loop {
             let key = SessionKey::generate()?;
             let hash = self.hash(&key);
@@ -249,13 +263,13 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn save(
+    pub(crate) fn save_at(
         &self,
         key: &SessionKey,
         record: &Record,
         expected: &Version,
+        now: Now,
     ) -> Result<SaveOutcome, Error> {
-        let now = Now::read();
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
         let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
@@ -273,6 +287,25 @@ impl SessionStore for MemoryStore {
             key: key.clone(),
             version,
         })
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        self.load_at(key, Now::read())
+    }
+
+    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        self.create_at(record, Now::read())
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        self.save_at(key, record, expected, Now::read())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

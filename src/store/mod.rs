@@ -124,6 +124,8 @@ pub use cookie::CookieStore;
 pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+#[cfg(feature = "memory")]
+pub(crate) use memory::Now;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
