@@ -1022,13 +1022,22 @@ impl Session {
                 Some(key) if state.loaded.is_none() && state.fetched.is_none() => Some(key.clone()),
                 _ => None,
             };
-            match pending {
-                Some(key) => key,
-                None => {
-                    state.extracted |= extract;
-                    return Ok(());
-                }
+            let Some(key) = pending else {
+                state.extracted |= extract;
+                return Ok(());
+            };
+            #[cfg(feature = "memory")]
+            if let Some(memory) = self.memory_store() {
+                // It answers at once: read under the same lock (the store never takes a
+                // session's lock, so the order cannot deadlock).
+                let record = memory
+                    .load_at(&key, crate::store::Now::read())?
+                    .filter(|r| self.is_acceptable(&r.data));
+                state.fetched = Some(record);
+                state.extracted |= extract;
+                return Ok(());
             }
+            key
         };
         let record = self.store_load(&key).await?;
         let record = record.filter(|r| self.is_acceptable(&r.data));

@@ -278,11 +278,14 @@ impl MemoryStore {
         if expected.as_counter() != Some(entry.version) {
             return Ok(SaveOutcome::Conflict);
         }
-        entry.data = Arc::clone(&record.data);
+        // The replaced version is freed after the lock is released, not while holding it.
+        let replaced = std::mem::replace(&mut entry.data, Arc::clone(&record.data));
         entry.expiry_date = record.expiry_date;
         entry.version += 1;
         let version = Version::from_counter(entry.version);
         shard.after_write(now);
+        drop(shard);
+        drop(replaced);
         Ok(SaveOutcome::Saved {
             key: key.clone(),
             version,
