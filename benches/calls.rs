@@ -243,7 +243,8 @@ fn allocations() -> Value {
         fn visit<S: App>(&mut self, contender: Contender, name: &'static str, app: S) {
             let mut per = serde_json::Map::new();
             for scenario in Scenario::ALL {
-                // A fresh service per scenario, as for the routers above.
+                // One store for the five scenarios (the routers above get one each); no
+                // scenario depends on what an earlier one stored.
                 let app = app.clone();
                 per.insert(
                     scenario.id().into(),

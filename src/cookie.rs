@@ -189,6 +189,8 @@ pub(crate) struct CookieTemplate {
     without_age: Box<[u8]>,
     /// `; Path=…`, `; SameSite=…` and `; Secure`, as configured.
     tail: Box<[u8]>,
+    /// The whole `Set-Cookie` that deletes the cookie: it depends on the configuration only.
+    pub(crate) removal: Option<HeaderValue>,
 }
 
 impl CookieTemplate {
@@ -211,6 +213,7 @@ impl CookieTemplate {
             before_age: [http_only, b"; Max-Age="].concat().into(),
             without_age: [&domain[..], http_only].concat().into(),
             tail: tail.into(),
+            removal: removal(config),
         }
     }
 }

@@ -68,6 +68,10 @@ impl RequestSlot {
         &self.backend.config
     }
 
+    pub(crate) fn cookie_template(&self) -> &crate::cookie::CookieTemplate {
+        &self.backend.cookie
+    }
+
     /// The session, built now if no handler took it.
     pub(crate) fn into_session(self) -> Session {
         match self.session.into_inner() {

@@ -41,6 +41,17 @@ fn float(v: f64) -> Result<(), NonFinite> {
     }
 }
 
+/// Serializer methods for values that hold no float: nothing to check.
+macro_rules! scalars {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(self, _: $ty) -> Result<(), NonFinite> {
+                Ok(())
+            }
+        )*
+    };
+}
+
 impl ser::Serializer for Check {
     type Ok = ();
     type Error = NonFinite;
@@ -52,47 +63,25 @@ impl ser::Serializer for Check {
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
-    fn serialize_bool(self, _: bool) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), NonFinite> {
-        Ok(())
-    }
+    scalars!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char,
+        serialize_str: &str,
+        serialize_bytes: &[u8],
+    );
     fn serialize_f32(self, v: f32) -> Result<(), NonFinite> {
         float(f64::from(v))
     }
     fn serialize_f64(self, v: f64) -> Result<(), NonFinite> {
         float(v)
-    }
-    fn serialize_char(self, _: char) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_str(self, _: &str) -> Result<(), NonFinite> {
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), NonFinite> {
-        Ok(())
     }
     fn serialize_none(self) -> Result<(), NonFinite> {
         Ok(())
@@ -199,35 +188,28 @@ impl ser::SerializeMap for Check {
     }
 }
 
-impl ser::SerializeStruct for Check {
-    type Ok = ();
-    type Error = NonFinite;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), NonFinite> {
-        value.serialize(Check)
-    }
-    fn end(self) -> Result<(), NonFinite> {
-        Ok(())
-    }
+macro_rules! named_fields {
+    ($($trait:ident),*) => {
+        $(
+            impl ser::$trait for Check {
+                type Ok = ();
+                type Error = NonFinite;
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    _: &'static str,
+                    value: &T,
+                ) -> Result<(), NonFinite> {
+                    value.serialize(Check)
+                }
+                fn end(self) -> Result<(), NonFinite> {
+                    Ok(())
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeStructVariant for Check {
-    type Ok = ();
-    type Error = NonFinite;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), NonFinite> {
-        value.serialize(Check)
-    }
-    fn end(self) -> Result<(), NonFinite> {
-        Ok(())
-    }
-}
+named_fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
@@ -246,5 +228,18 @@ mod tests {
             assert!(check(&Some(Some(bad))).is_err());
         }
         assert!(check(&f32::NAN).is_err());
+
+        #[derive(serde::Serialize)]
+        struct Point {
+            x: f64,
+        }
+        #[derive(serde::Serialize)]
+        enum Shape {
+            Dot { at: f64 },
+        }
+        assert!(check(&Point { x: 1.0 }).is_ok());
+        assert!(check(&Point { x: f64::NAN }).is_err());
+        assert!(check(&Shape::Dot { at: 2.0 }).is_ok());
+        assert!(check(&Shape::Dot { at: f64::INFINITY }).is_err());
     }
 }

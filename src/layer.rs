@@ -273,10 +273,10 @@ where
     };
     let config = slot.config();
     if cookie_present && snapshot.empty {
-        if let Some(removal) = cookie::removal(config) {
+        if let Some(removal) = &slot.cookie_template().removal {
             response
                 .headers_mut()
-                .append(http::header::SET_COOKIE, removal);
+                .append(http::header::SET_COOKIE, removal.clone());
         }
         cookie::add_vary_cookie(response.headers_mut());
         return Processed::Done(response);

@@ -623,16 +623,12 @@ impl Session {
     ///
     /// With `absolute_max_age` set, never beyond the session's absolute deadline.
     pub fn get_expiry_age(&self) -> i64 {
-        self.capped_expiry_age(self.get_expiry(), OffsetDateTime::now_utc())
+        let expiry = self.get_expiry();
+        self.capped_expiry_age(expiry, self.absolute_deadline(), OffsetDateTime::now_utc())
     }
 
     /// `get_expiry_age` for a known custom expiry, capped by the absolute deadline.
-    fn capped_expiry_age(&self, expiry: Option<Expiry>, now: OffsetDateTime) -> i64 {
-        let deadline = self.absolute_deadline();
-        self.capped_expiry_age_given(expiry, deadline, now)
-    }
-
-    fn capped_expiry_age_given(
+    fn capped_expiry_age(
         &self,
         expiry: Option<Expiry>,
         deadline: Option<OffsetDateTime>,
@@ -768,14 +764,8 @@ impl Session {
             SavePlan::Create { data, generation } => {
                 let record = self.record(data, now)?;
                 let (key, version) = self.store_create(&record, now).await?;
-                let mut state = self.state();
-                state.key = Some(key.clone());
-                state.version = version;
-                state.modified = true;
-                if state.changes.generation == generation {
-                    state.changes = Changes::default();
-                }
-                return Ok(key);
+                // Django's create() sets `modified` once the record exists.
+                return Ok(self.saved(key, version, generation, None, true));
             }
             SavePlan::Update {
                 key,
@@ -786,7 +776,9 @@ impl Session {
         };
         let record = self.record(Arc::clone(&data), now)?;
         match self.store_save(&key, &record, &version, now).await? {
-            SaveOutcome::Saved { key, version } => Ok(self.saved(key, version, generation, None)),
+            SaveOutcome::Saved { key, version } => {
+                Ok(self.saved(key, version, generation, None, false))
+            }
             SaveOutcome::Gone => Err(Error::SessionInterrupted),
             // Rare, and kept out of this future so that the common one stays small.
             SaveOutcome::Conflict => Box::pin(self.save_after_conflicts(key, generation)).await,
@@ -794,15 +786,18 @@ impl Session {
     }
 
     /// Records a successful save. `rebased_onto` is the data written when it was this
-    /// request's changes re-applied to a newer record.
+    /// request's changes re-applied to a newer record; `created` sets `modified`, as Django's
+    /// `create()` does.
     fn saved(
         &self,
         key: SessionKey,
         version: Version,
         generation: u64,
         rebased_onto: Option<&Data>,
+        created: bool,
     ) -> SessionKey {
         let mut state = self.state();
+        state.modified |= created;
         if let Some(written) = rebased_onto {
             let mine = Arc::clone(state.data());
             state.loaded = Some(state.changes.apply(written, &mine));
@@ -843,7 +838,7 @@ impl Session {
             let record = self.record(Arc::clone(&data), now)?;
             match self.store_save(&key, &record, &fresh.version, now).await? {
                 SaveOutcome::Saved { key, version } => {
-                    return Ok(self.saved(key, version, generation, Some(&data)));
+                    return Ok(self.saved(key, version, generation, Some(&data), false));
                 }
                 SaveOutcome::Gone => return Err(Error::SessionInterrupted),
                 SaveOutcome::Conflict => {}
@@ -1099,7 +1094,7 @@ impl Session {
                     None
                 } else {
                     let deadline = self.absolute_deadline_in(&mut state);
-                    Some(self.capped_expiry_age_given(expiry, deadline, now))
+                    Some(self.capped_expiry_age(expiry, deadline, now))
                 };
             (self.plan_save(&mut state, now), max_age)
         };

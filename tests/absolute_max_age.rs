@@ -167,3 +167,51 @@ async fn a_conflicting_save_does_not_write_over_a_record_that_became_too_old() {
         "the save landed on a session past its cap"
     );
 }
+
+#[tokio::test]
+async fn the_layer_caps_the_cookie_at_the_deadline() {
+    use axum::{Router, body::Body, routing::get};
+    use http::{Request, header};
+    use sessionbase::SessionLayer;
+    use tower::ServiceExt;
+
+    // Django's middleware sends `Max-Age = get_expiry_age()`: with `absolute_max_age`, a
+    // session created 50 minutes ago under a one-hour cap gets 10 minutes, not two weeks.
+    let store = MemoryStore::new();
+    let key = record_created(&store, Some(ago(Duration::minutes(50)))).await;
+    let max_age = |config: Arc<SessionConfig>| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            let app: Router = Router::new()
+                .route(
+                    "/",
+                    get(|session: Session| async move {
+                        session.insert("seen", true)?;
+                        Ok::<_, sessionbase::Error>("ok")
+                    }),
+                )
+                .layer(SessionLayer::new(store).with_config(config).unwrap());
+            let request = Request::get("/")
+                .header(header::COOKIE, format!("sessionid={key}"))
+                .body(Body::empty())
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+            assert!(cookie.starts_with(&format!("sessionid={key};")), "{cookie}");
+            cookie
+                .split("; ")
+                .find_map(|a| a.strip_prefix("Max-Age="))
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let capped = max_age(config()).await;
+    assert!(
+        (595..=600).contains(&capped),
+        "Max-Age {capped}, 600 expected"
+    );
+    assert_eq!(max_age(Arc::new(SessionConfig::default())).await, 1_209_600);
+}

@@ -930,12 +930,16 @@ async fn session_deleted_midway_is_a_400_and_not_resurrected() {
     assert_eq!(session.get_value("late"), None);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_logout_through_another_session_is_a_400() {
-    let store = MemoryStore::new();
-    let logout_store = store.clone();
-    // The handler writes, then a "concurrent request" (another Session on the same store)
-    // logs the user out.
+/// A server on `store` whose `/set` stores `a = 1` and whose `/interleaved` handler writes
+/// `written = "handler"`, then lets `other` act on a second `Session` of the same record, as
+/// a concurrent request would, before the layer saves the handler's session. Returns the
+/// server's base URL and the key of a session created through `/set`.
+async fn interleaved<F, Fut>(store: &MemoryStore, other: F) -> (String, String)
+where
+    F: Fn(Session) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send,
+{
+    let other_store = store.clone();
     let app = Router::new()
         .route(
             "/set",
@@ -945,16 +949,13 @@ async fn concurrent_logout_through_another_session_is_a_400() {
             }),
         )
         .route(
-            "/write_then_logout",
+            "/interleaved",
             get(move |session: Session| {
-                let store = logout_store.clone();
+                let (store, other) = (other_store.clone(), other.clone());
                 async move {
-                    session.insert_value("late", json!("write"));
+                    session.insert_value("written", json!("handler"));
                     let key = session.session_key().expect("keyed session").to_string();
-                    Session::load(store, SessionConfig::default(), &key)
-                        .await?
-                        .flush()
-                        .await?;
+                    other(Session::load(store, SessionConfig::default(), &key).await?).await?;
                     Ok::<_, Error>("ok")
                 }
             }),
@@ -962,8 +963,17 @@ async fn concurrent_logout_through_another_session_is_a_400() {
         .layer(SessionLayer::new(store.clone()));
     let base = spawn(app).await;
     let key = new_session(&base, "a", "1").await;
+    (base, key)
+}
 
-    let response = get_with(&base, "/write_then_logout", Some(&key)).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_logout_through_another_session_is_a_400() {
+    let store = MemoryStore::new();
+    // The handler writes, then a "concurrent request" logs the user out.
+    let (base, key) =
+        interleaved(&store, |other: Session| async move { other.flush().await }).await;
+
+    let response = get_with(&base, "/interleaved", Some(&key)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_no_set_cookie(&response);
     assert!(!stored(&store, &key).await, "resurrected");
@@ -975,40 +985,19 @@ async fn a_save_that_loses_a_race_on_the_memory_store_merges_and_sets_the_cookie
     // The memory store saves without boxing a future; when that first attempt loses the
     // compare-and-swap, the layer must fall back to the full save, which reloads and merges.
     let store = MemoryStore::new();
-    let racer_store = store.clone();
-    let app = Router::new()
-        .route(
-            "/set",
-            get(|session: Session| async move {
-                session.insert_value("a", json!(1));
-                "ok"
-            }),
-        )
-        .route(
-            "/race",
-            get(move |session: Session| {
-                let store = racer_store.clone();
-                async move {
-                    session.insert_value("mine", json!("handler"));
-                    // Another request saves the same session first.
-                    let key = session.session_key().expect("keyed session").to_string();
-                    let other = Session::load(store, SessionConfig::default(), &key).await?;
-                    other.insert_value("theirs", json!("racer"));
-                    other.save().await?;
-                    Ok::<_, Error>("ok")
-                }
-            }),
-        )
-        .layer(SessionLayer::new(store.clone()));
-    let base = spawn(app).await;
-    let key = new_session(&base, "a", "1").await;
+    // Another request saves the same session first.
+    let (base, key) = interleaved(&store, |other: Session| async move {
+        other.insert_value("theirs", json!("racer"));
+        other.save().await
+    })
+    .await;
 
-    let response = get_with(&base, "/race", Some(&key)).await;
+    let response = get_with(&base, "/interleaved", Some(&key)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(session_cookie(&response, "sessionid").value, key);
     let session = load(&store, &key).await;
     assert_eq!(session.get_value("a"), Some(json!(1)));
-    assert_eq!(session.get_value("mine"), Some(json!("handler")));
+    assert_eq!(session.get_value("written"), Some(json!("handler")));
     assert_eq!(session.get_value("theirs"), Some(json!("racer")));
 }
 

@@ -1094,6 +1094,31 @@ async fn concurrent_saves_of_different_keys_keep_both() {
 }
 
 #[tokio::test]
+async fn a_merge_keeps_every_change_of_a_request_that_changed_many_keys() {
+    // More changed keys than the change set keeps inline, and a removal among them: after a
+    // lost race each is re-applied, and the other writer's key survives.
+    let store = MemoryStore::new();
+    let (s1, s2, key) = two_copies(&store, &[("gone", json!(0)), ("kept", json!(1))]).await;
+    for i in 0..10 {
+        s1.insert(format!("k{i}"), i).unwrap();
+    }
+    assert_eq!(s1.remove("gone"), Some(json!(0)));
+    s2.insert("theirs", "x").unwrap();
+    s2.save().await.unwrap();
+    s1.save().await.unwrap();
+    let again = load(&store, &key).await;
+    let mut expected = json!({"kept": 1, "theirs": "x"})
+        .as_object()
+        .unwrap()
+        .clone();
+    for i in 0..10 {
+        expected.insert(format!("k{i}"), json!(i));
+    }
+    assert_eq!(as_map(&again), expected);
+    assert_eq!(again.get_value("gone"), None);
+}
+
+#[tokio::test]
 async fn concurrent_remove_and_insert_keep_both_effects() {
     let store = MemoryStore::new();
     let (s1, s2, key) = two_copies(&store, &[("x", json!(1)), ("keep", json!(2))]).await;

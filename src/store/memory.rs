@@ -94,17 +94,9 @@ impl Shard {
         self.table.find_mut(hash, |e| e.key == *key)
     }
 
-    /// Inserts or replaces the record for `entry.key`.
-    fn put(&mut self, entry: Entry) {
-        match self
-            .table
-            .entry(entry.hash, |e| e.key == entry.key, |e| e.hash)
-        {
-            hashbrown::hash_table::Entry::Occupied(mut found) => *found.get_mut() = entry,
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(entry);
-            }
-        }
+    /// The slot of `key`, found with one probe.
+    fn slot(&mut self, hash: u64, key: &SessionKey) -> Slot<'_> {
+        self.table.entry(hash, |e| e.key == *key, |e| e.hash)
     }
 
     fn remove(&mut self, hash: u64, key: &SessionKey) {
@@ -127,6 +119,20 @@ impl Shard {
         self.len_after_sweep = self.table.len();
         if self.table.capacity() > 2 * self.table.len() + MIN_WRITES_PER_SWEEP {
             self.table.shrink_to_fit(|e| e.hash);
+        }
+    }
+}
+
+type Slot<'a> = hashbrown::hash_table::Entry<'a, Entry>;
+
+/// Puts `entry` in `slot` and returns the record it replaced, for the caller to drop once the
+/// shard's lock is released.
+fn fill(slot: Slot<'_>, entry: Entry) -> Option<Entry> {
+    match slot {
+        Slot::Occupied(mut found) => Some(std::mem::replace(found.get_mut(), entry)),
+        Slot::Vacant(vacant) => {
+            vacant.insert(entry);
+            None
         }
     }
 }
@@ -198,15 +204,22 @@ impl CacheStore for MemoryStore {
         let now = Now::read();
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
-        let version = shard.get(hash, key).map_or(0, |e| e.version + 1);
-        shard.put(Entry {
+        let slot = shard.slot(hash, key);
+        let version = match &slot {
+            Slot::Occupied(found) => found.get().version + 1,
+            Slot::Vacant(_) => 0,
+        };
+        let entry = Entry {
             hash,
             key: key.clone(),
             data: Arc::clone(&record.data),
             expiry_date: record.expiry_date,
             version,
-        });
+        };
+        let replaced = fill(slot, entry);
         shard.after_write(now);
+        drop(shard);
+        drop(replaced);
         Ok(())
     }
 }
@@ -240,6 +253,13 @@ impl MemoryStore {
             let key = SessionKey::generate()?;
             let hash = self.hash(&key);
             let mut shard = self.write(hash)?;
+            let slot = shard.slot(hash, &key);
+            // An expired record is no session any more; only a live one is never overwritten.
+            if let Slot::Occupied(found) = &slot
+                && found.get().is_live(now)
+            {
+                continue;
+            }
             let entry = Entry {
                 hash,
                 key: key.clone(),
@@ -247,18 +267,10 @@ impl MemoryStore {
                 expiry_date: record.expiry_date,
                 version: 0,
             };
-            // One probe. An expired record is no session any more; only a live one is never
-            // overwritten.
-            match shard.table.entry(hash, |e| e.key == key, |e| e.hash) {
-                hashbrown::hash_table::Entry::Occupied(found) if found.get().is_live(now) => {
-                    continue;
-                }
-                hashbrown::hash_table::Entry::Occupied(mut found) => *found.get_mut() = entry,
-                hashbrown::hash_table::Entry::Vacant(slot) => {
-                    slot.insert(entry);
-                }
-            }
+            let replaced = fill(slot, entry);
             shard.after_write(now);
+            drop(shard);
+            drop(replaced);
             return Ok((key, Version::from_counter(0)));
         }
     }
