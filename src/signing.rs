@@ -30,6 +30,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::store::preserved::{Preserved, parse_session_json};
+use crate::store::python::python_float_repr;
+
 /// The salt of Django's `signed_cookies` session backend.
 pub const COOKIE_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
 /// The salt of Django's `SessionBase.encode` (db, cached_db and file backends).
@@ -219,6 +222,32 @@ impl Signer {
         self.dumps_at(data, unix_now(), compress)
     }
 
+    /// `signing.dumps` now, of a dict already written as Django's JSON.
+    pub(crate) fn dumps_json(&self, json: &str, compress: bool) -> Result<String, SigningError> {
+        self.dumps_json_at(json, unix_now(), compress)
+    }
+
+    /// `signing.dumps` at `now`, of a dict already written as Django's JSON.
+    pub(crate) fn dumps_json_at(
+        &self,
+        json: &str,
+        now: i64,
+        compress: bool,
+    ) -> Result<String, SigningError> {
+        Ok(self.sign_at(&encode_json_payload(json, compress)?, now))
+    }
+
+    /// `signing.loads` now, keeping what JSON cannot hold exactly (see
+    /// `store::preserved`).
+    pub(crate) fn loads_preserving(
+        &self,
+        signed: &str,
+        max_age: Option<i64>,
+    ) -> Result<(Map<String, Value>, Preserved), SigningError> {
+        let (payload, _) = self.unsign_at(signed, max_age, unix_now())?;
+        decode_payload_preserving(payload)
+    }
+
     /// Django's `signing.loads(value, salt, max_age)` at time `now`; anything but a JSON
     /// object is `Malformed`.
     pub fn loads_at(
@@ -248,7 +277,11 @@ fn unix_now() -> i64 {
 /// The base64 payload of `signing.dumps`: compact ASCII JSON, zlib-compressed when that
 /// saves more than one byte.
 pub fn encode_payload(data: &Map<String, Value>, compress: bool) -> Result<String, SigningError> {
-    let json = to_django_json(data);
+    encode_json_payload(&to_django_json(data), compress)
+}
+
+/// [`encode_payload`] of a dict already written as Django's JSON.
+pub(crate) fn encode_json_payload(json: &str, compress: bool) -> Result<String, SigningError> {
     if compress && let Some(compressed) = zlib(json.as_bytes())? {
         // Django keeps the compressed form only when it saves more than one byte.
         if compressed.len() < json.len().saturating_sub(1) {
@@ -283,6 +316,13 @@ fn zlib(input: &[u8]) -> Result<Option<Vec<u8>>, SigningError> {
 
 /// The inverse of [`encode_payload`]; the result must be a JSON object.
 pub fn decode_payload(payload: &str) -> Result<Map<String, Value>, SigningError> {
+    decode_payload_preserving(payload).map(|(map, _)| map)
+}
+
+/// [`decode_payload`], keeping what JSON cannot hold exactly.
+pub(crate) fn decode_payload_preserving(
+    payload: &str,
+) -> Result<(Map<String, Value>, Preserved), SigningError> {
     let malformed = |e: &dyn std::fmt::Display| SigningError::Malformed(e.to_string());
     let (compressed, b64) = match payload.strip_prefix('.') {
         Some(rest) => (true, rest),
@@ -304,12 +344,7 @@ pub fn decode_payload(payload: &str) -> Result<Map<String, Value>, SigningError>
     } else {
         bytes
     };
-    match serde_json::from_slice(&json).map_err(|e| malformed(&e))? {
-        Value::Object(map) => Ok(map),
-        _ => Err(SigningError::Malformed(
-            "payload is not a JSON object".into(),
-        )),
-    }
+    parse_session_json(&json).map_err(SigningError::Malformed)
 }
 
 /// Python's `json.dumps(data, separators=(",", ":"))`: compact, with every character outside
@@ -329,6 +364,15 @@ pub fn to_django_json(data: &Map<String, Value>) -> String {
 struct AsciiFormatter;
 
 impl serde_json::ser::Formatter for AsciiFormatter {
+    // Python's `float.__repr__` (`1e+16`, `1e-05`), not serde_json's spelling (`1e16`,
+    // `1e-5`): the same float, written as Django would write it. Non-finite floats never
+    // reach here (serde_json holds none).
+    fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        let mut repr = String::new();
+        python_float_repr(value, &mut repr);
+        writer.write_all(repr.as_bytes())
+    }
+
     fn write_string_fragment<W: ?Sized + Write>(
         &mut self,
         writer: &mut W,

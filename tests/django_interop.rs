@@ -22,8 +22,12 @@
 ))]
 
 mod common;
+#[path = "django_interop/caches.rs"]
+mod caches;
 #[path = "django_interop/harness.rs"]
 mod harness;
+#[path = "django_interop/values.rs"]
+mod values;
 
 use std::fs::File;
 use std::path::Path;

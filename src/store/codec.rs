@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value};
 
+use super::preserved::{Preserved, parse_session_json};
 use crate::Error;
-use crate::signing::{self, SESSION_STORE_SALT, Signer, SigningError};
+use crate::signing::{SESSION_STORE_SALT, Signer, SigningError};
 
 /// Encodes and decodes `session_data` as Django does.
 ///
@@ -56,22 +57,39 @@ impl Codec {
 
     /// The text to store for `data`.
     pub fn encode(&self, data: &Map<String, Value>) -> Result<String, Error> {
+        self.encode_preserving(data, &Preserved::default())
+    }
+
+    /// The text to store for `data`, with the values of `preserved` that the session left
+    /// unchanged written as they were stored.
+    pub(crate) fn encode_preserving(
+        &self,
+        data: &Map<String, Value>,
+        preserved: &Preserved,
+    ) -> Result<String, Error> {
+        let json = preserved.to_django_json(data);
         match &self.signer {
-            Some(signer) => signer.dumps(data, true).map_err(Error::store),
-            None => Ok(signing::to_django_json(data)),
+            Some(signer) => signer.dumps_json(&json, true).map_err(Error::store),
+            None => Ok(json),
         }
     }
 
     /// The data in `text`, or `None` (logged as suspicious) when it is tampered, signed with
     /// an unknown key, truncated or not a JSON object: such a record counts as no session.
+    ///
+    /// Python's JSON can hold what `serde_json` cannot: an integer beyond 64 bits reads as
+    /// the nearest float, `NaN` and the infinities as `null`. The stores keep such values
+    /// exactly as stored and write them back unchanged when the session did not change
+    /// them.
     pub fn decode(&self, text: &str) -> Option<Map<String, Value>> {
+        self.decode_preserving(text).map(|(map, _)| map)
+    }
+
+    /// [`decode`](Self::decode), keeping what JSON cannot hold exactly.
+    pub(crate) fn decode_preserving(&self, text: &str) -> Option<(Map<String, Value>, Preserved)> {
         let decoded = match &self.signer {
-            Some(signer) => signer.loads(text, None),
-            None => match serde_json::from_str(text) {
-                Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(SigningError::Malformed("not a JSON object".into())),
-                Err(e) => Err(SigningError::Malformed(e.to_string())),
-            },
+            Some(signer) => signer.loads_preserving(text, None),
+            None => parse_session_json(text.as_bytes()).map_err(SigningError::Malformed),
         };
         decoded
             .inspect_err(|error| {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
+use super::preserved::Preserved;
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::expiry::{self, EXPIRY_KEY, Expiry};
 use crate::signing::{self, COOKIE_SALT, Signer, SigningError};
@@ -246,11 +247,12 @@ impl CookieStore {
         &self,
         signed: &str,
         now: OffsetDateTime,
-    ) -> Result<(Map<String, Value>, OffsetDateTime), &'static str> {
+    ) -> Result<(Map<String, Value>, Preserved, OffsetDateTime), &'static str> {
         let (payload, timestamp) = self
             .unsign(signed, now.unix_timestamp())
             .map_err(|e| reason(&e))?;
-        let data = signing::decode_payload(payload).map_err(|e| reason(&e))?;
+        let (data, preserved) =
+            signing::decode_payload_preserving(payload).map_err(|e| reason(&e))?;
         let custom = match data.get(EXPIRY_KEY).map(Expiry::from_value) {
             None => None,
             Some(Ok(expiry)) => expiry,
@@ -271,17 +273,25 @@ impl CookieStore {
             }
             expiry_date = expiry_date.min(custom_date);
         }
-        Ok((data, expiry_date))
+        Ok((data, preserved, expiry_date))
     }
 
     /// The signed cookie value for `data` at `now` (Unix seconds), or
     /// [`Error::CookieTooLarge`] when the cookie would not fit.
-    fn seal(&self, data: &Map<String, Value>, now: i64) -> Result<SessionKey, Error> {
-        let value = self
-            .inner
-            .signer
-            .dumps_at(data, now, true)
-            .map_err(Error::store)?;
+    fn seal(
+        &self,
+        data: &Map<String, Value>,
+        preserved: &Preserved,
+        now: i64,
+    ) -> Result<SessionKey, Error> {
+        let value = if preserved.is_empty() {
+            self.inner.signer.dumps_at(data, now, true)
+        } else {
+            self.inner
+                .signer
+                .dumps_json_at(&preserved.to_django_json(data), now, true)
+        }
+        .map_err(Error::store)?;
         let size = self.inner.cookie_name.len() + 1 + value.len();
         if size > MAX_COOKIE_SIZE {
             tracing::error!(
@@ -308,9 +318,9 @@ impl SessionStore for CookieStore {
 
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         match self.open(key.as_str(), OffsetDateTime::now_utc()) {
-            Ok((data, expiry_date)) => Ok(Some(LoadedRecord {
+            Ok((data, preserved, expiry_date)) => Ok(Some(LoadedRecord {
                 data: Arc::new(data),
-                version: Version::unversioned(),
+                version: Version::unversioned().with_preserved(preserved),
                 expiry_date: Some(expiry_date),
             })),
             Err(reason) => {
@@ -321,7 +331,8 @@ impl SessionStore for CookieStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
-        let key = self.seal(&record.data, OffsetDateTime::now_utc().unix_timestamp())?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let key = self.seal(&record.data, &Preserved::default(), now)?;
         Ok((key, Version::unversioned()))
     }
 
@@ -331,12 +342,13 @@ impl SessionStore for CookieStore {
         &self,
         _key: &SessionKey,
         record: &Record,
-        _expected: &Version,
+        expected: &Version,
     ) -> Result<SaveOutcome, Error> {
-        let key = self.seal(&record.data, OffsetDateTime::now_utc().unix_timestamp())?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let key = self.seal(&record.data, expected.preserved(), now)?;
         Ok(SaveOutcome::Saved {
             key,
-            version: Version::unversioned(),
+            version: Version::unversioned().with_preserved(expected.preserved().clone()),
         })
     }
 
@@ -479,10 +491,8 @@ mod tests {
         // With the default cookie age, at the signing time and two weeks later (the age is
         // not strictly greater), but not a second after that.
         let store = CookieStore::new(SECRET);
-        assert_eq!(
-            store.open(HELLO, at(T)),
-            Ok((obj(json!({"hello": "world"})), at(T + 1_209_600)))
-        );
+        let (data, _, until) = store.open(HELLO, at(T)).unwrap();
+        assert_eq!((data, until), (obj(json!({"hello": "world"})), at(T + 1_209_600)));
         assert!(store.open(HELLO, at(T + 1_209_600)).is_ok());
         assert!(store.open(HELLO, at(T + 1_209_601)).is_err());
         assert!(load_cookie(&store, HELLO).await.is_none(), "long expired");
@@ -491,13 +501,13 @@ mod tests {
     #[test]
     fn signs_exactly_as_django() {
         let store = CookieStore::new(SECRET);
-        let key = store.seal(&obj(json!({"hello": "world"})), T).unwrap();
+        let key = store.seal(&obj(json!({"hello": "world"})), &Preserved::default(), T).unwrap();
         assert_eq!(key.as_str(), HELLO);
-        assert_eq!(store.seal(&Map::new(), T).unwrap().as_str(), EMPTY);
+        assert_eq!(store.seal(&Map::new(), &Preserved::default(), T).unwrap().as_str(), EMPTY);
         // Django's own loads at that time accepts both; compressed bytes may differ from
         // Django's zlib, so check that ours decode with Django's algorithm (the signer).
         let thirty = obj(json!({"a": (0..30).collect::<Vec<_>>()}));
-        let ours = store.seal(&thirty, T).unwrap();
+        let ours = store.seal(&thirty, &Preserved::default(), T).unwrap();
         assert!(ours.as_str().starts_with('.'));
         assert_eq!(
             Signer::new(SECRET, COOKIE_SALT).loads_at(ours.as_str(), Some(0), T),
@@ -727,9 +737,9 @@ mod tests {
         );
         // The record reports when it stops loading: the earlier of the two dates.
         let t = now() - 100;
-        let (_, until) = store.open(&sign(idle.clone(), t), at(now())).unwrap();
+        let (_, _, until) = store.open(&sign(idle.clone(), t), at(now())).unwrap();
         assert_eq!(until, at(t + 3600));
-        let (_, until) = store
+        let (_, _, until) = store
             .open(&sign(json!({"_session_expiry": 0}), t), at(now()))
             .unwrap();
         assert_eq!(until, at(t + 1_209_600));
@@ -807,13 +817,13 @@ mod tests {
 
         // The limit counts the name: exactly 4096 fits, 4097 does not.
         let data = obj(json!({"blob": &blob[..n]}));
-        let len = store.seal(&data, T).unwrap().as_str().len();
+        let len = store.seal(&data, &Preserved::default(), T).unwrap().as_str().len();
         let fits = CookieStore::new(SECRET).with_cookie_name("n".repeat(MAX_COOKIE_SIZE - 1 - len));
-        assert!(fits.seal(&data, T).is_ok());
+        assert!(fits.seal(&data, &Preserved::default(), T).is_ok());
         let name = "n".repeat(MAX_COOKIE_SIZE - len);
         let too_long = CookieStore::new(SECRET).with_cookie_name(name);
         assert!(matches!(
-            too_long.seal(&data, T),
+            too_long.seal(&data, &Preserved::default(), T),
             Err(Error::CookieTooLarge {
                 size: 4097,
                 limit: 4096

@@ -16,6 +16,7 @@ use std::time::{Duration as StdDuration, SystemTime};
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
+use super::preserved::Preserved;
 use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::expiry::{self, EXPIRY_KEY, Expiry};
 use crate::key::is_server_side_key;
@@ -172,6 +173,7 @@ enum Stored {
     /// A record that loads; `bytes` is the file content, the record's version.
     Live {
         data: Map<String, Value>,
+        preserved: Preserved,
         bytes: Vec<u8>,
         expiry_date: OffsetDateTime,
     },
@@ -361,19 +363,19 @@ impl Inner {
 
     /// Decodes `bytes` and checks the expiry, as of `now`, of a file last written at `mtime`.
     fn classify(&self, bytes: Vec<u8>, mtime: OffsetDateTime, now: OffsetDateTime) -> Stored {
-        let data = if bytes.is_empty() {
+        let (data, preserved) = if bytes.is_empty() {
             // Django's create placeholder.
-            Map::new()
+            (Map::new(), Preserved::default())
         } else {
             let Ok(text) = std::str::from_utf8(&bytes) else {
                 tracing::warn!(target: "sessionbase::security", "Session data corrupted: not UTF-8");
                 return Stored::Unreadable;
             };
             // The codec logs why.
-            let Some(data) = self.codec.decode(text) else {
+            let Some(decoded) = self.codec.decode_preserving(text) else {
                 return Stored::Unreadable;
             };
-            data
+            decoded
         };
         let expiry = match data.get(EXPIRY_KEY).map(Expiry::from_value) {
             None => None,
@@ -389,6 +391,7 @@ impl Inner {
         }
         Stored::Live {
             data,
+            preserved,
             bytes,
             expiry_date,
         }
@@ -469,7 +472,8 @@ impl Inner {
                 self.replace(&file_name, content)?;
                 Ok(SaveOutcome::Saved {
                     key: key.clone(),
-                    version: Version::from_bytes(content.to_vec()),
+                    version: Version::from_bytes(content.to_vec())
+                        .with_preserved(expected.preserved().clone()),
                 })
             }
         }
@@ -610,11 +614,12 @@ impl SessionStore for FileStore {
             Ok(match inner.read(&inner.dir.join(file_name))? {
                 Stored::Live {
                     data,
+                    preserved,
                     bytes,
                     expiry_date,
                 } => Some(LoadedRecord {
                     data: Arc::new(data),
-                    version: Version::from_bytes(bytes),
+                    version: Version::from_bytes(bytes).with_preserved(preserved),
                     expiry_date: Some(expiry_date),
                 }),
                 Stored::Missing | Stored::Unreadable | Stored::Expired => None,
@@ -640,7 +645,9 @@ impl SessionStore for FileStore {
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
         let inner = Arc::clone(&self.inner);
-        let content = inner.codec.encode(&record.data)?;
+        let content = inner
+            .codec
+            .encode_preserving(&record.data, expected.preserved())?;
         let (key, expected) = (key.clone(), expected.clone());
         blocking(move || inner.save(&key, content.as_bytes(), &expected)).await
     }

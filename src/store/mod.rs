@@ -95,10 +95,17 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::{Error, SessionKey};
+use preserved::Preserved;
 
 mod cached;
+mod cached_db;
 mod clear_expired;
 mod codec;
+#[doc(hidden)]
+pub mod pickle;
+pub(crate) mod preserved;
+#[doc(hidden)]
+pub mod python;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 #[cfg(feature = "cookie")]
@@ -116,6 +123,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub use cached::{CacheStore, CachedStore};
+pub use cached_db::CachedDbStore;
 pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
@@ -168,8 +176,27 @@ pub struct LoadedRecord {
 /// assert_ne!(Version::from_counter(3), Version::from_bytes(*b"3"));
 /// assert_eq!(Version::from_bytes(b"abc".to_vec()).as_bytes(), Some(&b"abc"[..]));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Version(VersionRepr);
+#[derive(Clone, Debug, Default)]
+pub struct Version {
+    repr: VersionRepr,
+    /// What the record held that JSON cannot (set by the store that decoded it), so that a
+    /// save of this version writes those values back unchanged. Not part of the identity.
+    preserved: Preserved,
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.repr == other.repr
+    }
+}
+
+impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.repr.hash(state);
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 enum VersionRepr {
@@ -181,24 +208,31 @@ enum VersionRepr {
 }
 
 impl Version {
+    fn of(repr: VersionRepr) -> Self {
+        Self {
+            repr,
+            preserved: Preserved::default(),
+        }
+    }
+
     /// No version: for stores that cannot compare (every save matches it).
     pub fn unversioned() -> Self {
-        Self(VersionRepr::Unversioned)
+        Self::of(VersionRepr::Unversioned)
     }
 
     /// A version counter.
     pub fn from_counter(n: u64) -> Self {
-        Self(VersionRepr::Counter(n))
+        Self::of(VersionRepr::Counter(n))
     }
 
     /// The stored bytes (or a digest of them) as the version.
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
-        Self(VersionRepr::Bytes(bytes.into()))
+        Self::of(VersionRepr::Bytes(bytes.into()))
     }
 
     /// The counter, if this version is one.
     pub fn as_counter(&self) -> Option<u64> {
-        match self.0 {
+        match self.repr {
             VersionRepr::Counter(n) => Some(n),
             _ => None,
         }
@@ -206,10 +240,21 @@ impl Version {
 
     /// The bytes, if this version is made of them.
     pub fn as_bytes(&self) -> Option<&[u8]> {
-        match &self.0 {
+        match &self.repr {
             VersionRepr::Bytes(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// This version, carrying the values of the decoded record that JSON cannot hold.
+    pub(crate) fn with_preserved(mut self, preserved: Preserved) -> Self {
+        self.preserved = preserved;
+        self
+    }
+
+    /// The values of the loaded record that a save must write back as they were.
+    pub(crate) fn preserved(&self) -> &Preserved {
+        &self.preserved
     }
 }
 

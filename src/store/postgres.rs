@@ -190,10 +190,10 @@ impl SessionStore for PostgresStore {
             .map_err(map_err)?;
         // Corrupt data is no session (the codec logs it).
         Ok(row.and_then(|(text, expire_date)| {
-            let data = self.shared.codec.decode(&text)?;
+            let (data, preserved) = self.shared.codec.decode_preserving(&text)?;
             Some(LoadedRecord {
                 data: Arc::new(data),
-                version: Version::from_bytes(text.into_bytes()),
+                version: Version::from_bytes(text.into_bytes()).with_preserved(preserved),
                 expiry_date: Some(expire_date),
             })
         }))
@@ -229,16 +229,19 @@ impl SessionStore for PostgresStore {
     ) -> Result<SaveOutcome, Error> {
         let now = OffsetDateTime::now_utc();
         // A version that is not text this store wrote can match no row.
-        if let Some(expected) = expected
+        if let Some(expected_text) = expected
             .as_bytes()
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            let text = self.shared.codec.encode(&record.data)?;
+            let text = self
+                .shared
+                .codec
+                .encode_preserving(&record.data, expected.preserved())?;
             let updated = sqlx::query(&self.shared.queries.update)
                 .bind(&text)
                 .bind(record.expiry_date)
                 .bind(key.as_str())
-                .bind(expected)
+                .bind(expected_text)
                 .bind(now)
                 .execute(&self.pool)
                 .await
@@ -246,7 +249,8 @@ impl SessionStore for PostgresStore {
             if updated.rows_affected() > 0 {
                 return Ok(SaveOutcome::Saved {
                     key: key.clone(),
-                    version: Version::from_bytes(text.into_bytes()),
+                    version: Version::from_bytes(text.into_bytes())
+                        .with_preserved(expected.preserved().clone()),
                 });
             }
         }

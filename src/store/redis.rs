@@ -10,7 +10,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, Script, ServerErrorKind, Value};
 use time::OffsetDateTime;
 
-use super::{CacheStore, Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::preserved::Preserved;
+use super::{CacheStore, Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version, pickle};
 use crate::{Error, SessionKey};
 
 /// The key prefix when none is set.
@@ -145,7 +146,44 @@ static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
 pub struct RedisStore {
     connection: Connection,
     prefix: Arc<str>,
-    codec: Arc<Codec>,
+    format: Arc<Format>,
+}
+
+/// How values are written.
+enum Format {
+    /// Text from a [`Codec`].
+    Text(Codec),
+    /// Django's Redis cache backends' format: the session dict pickled.
+    Pickle,
+}
+
+impl Format {
+    fn encode(&self, data: &serde_json::Map<String, serde_json::Value>, preserved: &Preserved) -> Result<Vec<u8>, Error> {
+        match self {
+            Self::Text(codec) => Ok(codec.encode_preserving(data, preserved)?.into_bytes()),
+            Self::Pickle => Ok(pickle::dumps(&preserved.to_python(data))),
+        }
+    }
+
+    /// The data in `bytes`, or `None` (logged) when it does not decode.
+    fn decode(&self, bytes: &[u8]) -> Option<(serde_json::Map<String, serde_json::Value>, Preserved)> {
+        match self {
+            Self::Text(codec) => {
+                let Ok(text) = std::str::from_utf8(bytes) else {
+                    tracing::warn!(target: "sessionbase::security", "Session data corrupted: not UTF-8");
+                    return None;
+                };
+                codec.decode_preserving(text)
+            }
+            Self::Pickle => match pickle::loads_dict(bytes) {
+                Ok(items) => Some(Preserved::split(items)),
+                Err(error) => {
+                    tracing::warn!(target: "sessionbase::security", %error, "Session data corrupted");
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// The two kinds of connection, both cheap to clone and both reconnecting by themselves.
@@ -193,7 +231,14 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("mode", &mode)
             .field("prefix", &self.prefix)
-            .field("signed", &self.codec.is_signed())
+            .field(
+                "format",
+                &match &*self.format {
+                    Format::Text(codec) if codec.is_signed() => "signed",
+                    Format::Text(_) => "plain",
+                    Format::Pickle => "pickle",
+                },
+            )
             .finish()
     }
 }
@@ -305,7 +350,7 @@ impl RedisStore {
         Self {
             connection,
             prefix: DEFAULT_PREFIX.into(),
-            codec: Arc::new(Codec::plain()),
+            format: Arc::new(Format::Text(Codec::plain())),
         }
     }
 
@@ -321,7 +366,21 @@ impl RedisStore {
     /// as Django does, so that records tampered with in Redis, or written by an application
     /// with another secret, load as no session.
     pub fn with_codec(mut self, codec: Codec) -> Self {
-        self.codec = Arc::new(codec);
+        self.format = Arc::new(Format::Text(codec));
+        self
+    }
+
+    /// Writes and reads values as Django's Redis cache backends do (Django's `RedisCache`,
+    /// django-redis with its default serializer): the session dict pickled, so that a Django
+    /// app on the `cache` session engine shares the sessions. With the prefix
+    /// `"<KEY_PREFIX>:<VERSION>:django.contrib.sessions.cache"`, the keys are Django's.
+    /// [`DjangoConfig`](crate::django::DjangoConfig) sets both.
+    ///
+    /// Only data is read: a pickle that would need a class or a callable (a `datetime`, a
+    /// model instance), or that holds bytes or a set, loads as no session (logged), and
+    /// nothing in it is ever executed. Tuples read as lists.
+    pub fn with_pickle(mut self) -> Self {
+        self.format = Arc::new(Format::Pickle);
         self
     }
 
@@ -352,28 +411,24 @@ impl SessionStore for RedisStore {
         let Some(bytes) = stored else {
             return Ok(None);
         };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            tracing::warn!(target: "sessionbase::security", "Session data corrupted: not UTF-8");
-            return Ok(None);
-        };
-        let Some(data) = self.codec.decode(text) else {
+        let Some((data, preserved)) = self.format.decode(&bytes) else {
             return Ok(None);
         };
         Ok(Some(LoadedRecord {
             data: Arc::new(data),
-            version: Version::from_bytes(bytes),
+            version: Version::from_bytes(bytes).with_preserved(preserved),
             expiry_date: None,
         }))
     }
 
     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
-        let value = self.codec.encode(&record.data)?;
+        let value = self.format.encode(&record.data, &Preserved::default())?;
         let ttl = ttl_ms(record.expiry_date);
         for _ in 0..MAX_CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
             if ttl <= 0 {
                 // Already expired: a record that would never load is not written.
-                return Ok((key, Version::from_bytes(value.into_bytes())));
+                return Ok((key, Version::from_bytes(value)));
             }
             let reply: Value = self
                 .query(
@@ -388,9 +443,9 @@ impl SessionStore for RedisStore {
             match reply {
                 // The key is taken: draw another.
                 Value::Nil => continue,
-                Value::Okay => return Ok((key, Version::from_bytes(value.into_bytes()))),
+                Value::Okay => return Ok((key, Version::from_bytes(value))),
                 Value::SimpleString(s) if s == "OK" => {
-                    return Ok((key, Version::from_bytes(value.into_bytes())));
+                    return Ok((key, Version::from_bytes(value)));
                 }
                 other => {
                     return Err(Error::store(format!(
@@ -410,8 +465,9 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
-        let value = self.codec.encode(&record.data)?;
+        let value = self.format.encode(&record.data, expected.preserved())?;
         let ttl = ttl_ms(record.expiry_date).max(0);
+        let preserved = expected.preserved().clone();
         // A version that is not stored bytes (from another store) matches nothing: a stored
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
@@ -427,7 +483,7 @@ impl SessionStore for RedisStore {
         Ok(match answer {
             1 => SaveOutcome::Saved {
                 key: key.clone(),
-                version: Version::from_bytes(value.into_bytes()),
+                version: Version::from_bytes(value).with_preserved(preserved),
             },
             0 => SaveOutcome::Conflict,
             -1 => SaveOutcome::Gone,
@@ -465,7 +521,7 @@ impl CacheStore for RedisStore {
         if ttl <= 0 {
             return self.delete(key).await;
         }
-        let value = self.codec.encode(&record.data)?;
+        let value = self.format.encode(&record.data, &Preserved::default())?;
         let _: Value = self
             .query(
                 redis::cmd("SET")

@@ -16,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
-use sessionbase::django::{DjangoConfig, MODEL_BACKEND, SessionUser};
+use sessionbase::django::{DjangoCache, DjangoConfig, MODEL_BACKEND, SessionUser};
 use sessionbase::{Error, Expiry, Session, SessionKey};
 use time::OffsetDateTime;
 
@@ -120,6 +120,125 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// `REDIS_URL` for the scenarios with a Redis cache, or `None` (said on stderr). Always
+/// `None` when the test binary is built without the `redis` feature (the Rust side then
+/// has no Redis), so such scenarios skip instead of failing to connect.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let reason: &[u8] = match url {
+        Some(url) if cfg!(feature = "redis") => return Some(url),
+        Some(_) => b"skipping Django interop Redis scenarios: built without the redis feature\n",
+        None => b"skipping Django interop Redis scenarios: REDIS_URL is not set\n",
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), reason);
+    None
+}
+
+// ----- Redis keys of one test -----
+
+/// The Redis keys of one test: every key on the `REDIS_URL` server that starts with
+/// `prefix` (the test's cache `KEY_PREFIX`, given to [`Settings::with_cache`] too) is
+/// deleted when this guard drops, whether the test passes or panics.
+pub struct RedisPrefix {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    url: String,
+    prefix: String,
+}
+
+impl RedisPrefix {
+    /// A guard for the keys starting with `prefix`, as given (make it unique per test, e.g.
+    /// `format!("t{}", &random()[..12])`).
+    pub fn new(url: &str, prefix: &str) -> Self {
+        assert!(!prefix.is_empty(), "an empty prefix would match every key");
+        Self {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    #[allow(dead_code)] // for tests that look at Redis directly
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The `KEYS` pattern that matches exactly the keys starting with the prefix (glob
+    /// characters in it are escaped).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + 1);
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+}
+
+/// Direct looks at Redis, for tests that check Django's keys, bytes and TTLs.
+#[cfg(feature = "redis")]
+#[allow(dead_code)]
+impl RedisPrefix {
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url.as_str())
+            .expect("REDIS_URL parses")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to REDIS_URL")
+    }
+
+    /// The keys that start with the prefix, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(self.pattern())
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("KEYS");
+        keys.sort();
+        keys
+    }
+
+    /// `GET key`: the raw bytes stored under a full Redis key.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("GET")
+    }
+
+    /// `TTL key`: seconds left, -1 without an expiry, -2 when there is no such key.
+    pub async fn ttl(&self, key: &str) -> i64 {
+        redis::cmd("TTL")
+            .arg(key)
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("TTL")
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        // Synchronous on purpose: drop may run inside the test's runtime, or in a panic.
+        let deleted = (|| -> redis::RedisResult<()> {
+            let mut conn = redis::Client::open(self.url.as_str())?.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(self.pattern()).query(&mut conn)?;
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = deleted {
+            eprintln!("could not delete the Redis keys {}*: {e}", self.prefix);
+        }
+    }
+}
+
 // ----- temporary directory -----
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -160,12 +279,64 @@ impl Drop for TempDir {
 pub struct Settings {
     pub secret: String,
     pub fallbacks: Vec<String>,
-    /// `db`, `cached_db`, `signed_cookies` or `file`.
+    /// `db`, `cached_db`, `cache`, `signed_cookies` or `file`.
     pub engine: &'static str,
     /// Django's `DATABASES["default"]` (also for engines that keep no sessions there: the
     /// auth tables live in it).
     pub database_url: String,
     pub file_path: Option<PathBuf>,
+    /// The cache the session engines use (`CACHES[SESSION_CACHE_ALIAS]`); `None` leaves
+    /// Django's LocMemCache, which no other process shares.
+    pub cache: Option<CacheSettings>,
+    /// `SESSION_CACHE_ALIAS`; `None` is Django's `"default"`.
+    pub session_cache_alias: Option<String>,
+}
+
+/// One entry of Django's `CACHES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// The short name the Django project takes: `redis`, `django_redis`, `dummy`, `locmem`.
+    pub backend: &'static str,
+    pub location: String,
+    pub key_prefix: String,
+    pub version: i64,
+}
+
+impl CacheSettings {
+    /// Django's dotted path of the backend.
+    pub fn backend_path(&self) -> &'static str {
+        cache_backend_path(self.backend)
+    }
+
+    /// The key Django's `make_key` builds for `key` (`default_key_func`:
+    /// `"<KEY_PREFIX>:<VERSION>:<key>"`).
+    #[allow(dead_code)] // for tests that look at Redis directly
+    pub fn make_key(&self, key: &str) -> String {
+        format!("{}:{}:{key}", self.key_prefix, self.version)
+    }
+}
+
+/// The dotted path of a cache backend the tests use, by the Django project's short name.
+pub fn cache_backend_path(short: &str) -> &'static str {
+    match short {
+        "redis" => "django.core.cache.backends.redis.RedisCache",
+        "django_redis" => "django_redis.cache.RedisCache",
+        "dummy" => "django.core.cache.backends.dummy.DummyCache",
+        "locmem" => "django.core.cache.backends.locmem.LocMemCache",
+        other => panic!("unknown cache backend {other:?} (redis, django_redis, dummy, locmem)"),
+    }
+}
+
+/// The key Django's `cached_db` or `cache` engine gives a session in its cache, before the
+/// cache's `make_key`: `django.contrib.sessions.cached_db<key>` or
+/// `django.contrib.sessions.cache<key>`. `None` for the other engines.
+#[allow(dead_code)] // for tests that look at Redis directly
+pub fn session_cache_key(engine: &str, session_key: &str) -> Option<String> {
+    match engine {
+        "cached_db" => Some(format!("django.contrib.sessions.cached_db{session_key}")),
+        "cache" => Some(format!("django.contrib.sessions.cache{session_key}")),
+        _ => None,
+    }
 }
 
 impl Settings {
@@ -176,7 +347,52 @@ impl Settings {
             engine,
             database_url: database_url.to_owned(),
             file_path: None,
+            cache: None,
+            session_cache_alias: None,
         }
+    }
+
+    /// The session cache (`CACHES[SESSION_CACHE_ALIAS]`): `backend` is `redis` (Django's
+    /// RedisCache), `django_redis`, `dummy` or `locmem`; `location` its `LOCATION` (the
+    /// Redis URL for the Redis backends), `key_prefix` and `version` its `KEY_PREFIX` and
+    /// `VERSION`.
+    pub fn with_cache(
+        mut self,
+        backend: &'static str,
+        location: &str,
+        key_prefix: &str,
+        version: i64,
+    ) -> Self {
+        cache_backend_path(backend); // panics on an unknown name
+        self.cache = Some(CacheSettings {
+            backend,
+            location: location.to_owned(),
+            key_prefix: key_prefix.to_owned(),
+            version,
+        });
+        self
+    }
+
+    /// `SESSION_CACHE_ALIAS`. When it is not `"default"`, the cache of
+    /// [`with_cache`](Self::with_cache) is defined under this alias and `default` is a
+    /// LocMemCache, on both sides.
+    pub fn with_session_cache_alias(mut self, alias: &str) -> Self {
+        self.session_cache_alias = Some(alias.to_owned());
+        self
+    }
+
+    /// `SESSION_CACHE_ALIAS` as Django has it.
+    pub fn cache_alias(&self) -> &str {
+        self.session_cache_alias.as_deref().unwrap_or("default")
+    }
+
+    /// The full key (after the cache's `make_key`) under which the session engine caches
+    /// `session_key`, or `None` for an engine without a cache or without
+    /// [`with_cache`](Self::with_cache).
+    #[allow(dead_code)] // for tests that look at Redis directly
+    pub fn cache_key(&self, session_key: &str) -> Option<String> {
+        let cache = self.cache.as_ref()?;
+        Some(cache.make_key(&session_cache_key(self.engine, session_key)?))
     }
 
     pub fn with_secret(mut self, secret: &str, fallbacks: &[&str]) -> Self {
@@ -199,6 +415,23 @@ impl Settings {
         if let Some(path) = &self.file_path {
             config = config.with_session_file_path(path);
         }
+        let alias = self.cache_alias();
+        if let Some(cache) = &self.cache {
+            let mut django_cache = DjangoCache::new(cache.backend_path())
+                .with_key_prefix(cache.key_prefix.as_str())
+                .with_version(cache.version);
+            if !cache.location.is_empty() {
+                // As Django's settings: an empty CACHE_LOCATION is no LOCATION.
+                django_cache = django_cache.with_location(cache.location.as_str());
+            }
+            config = config.with_cache(alias, django_cache);
+        }
+        if alias != "default" {
+            // As the Django project's settings: `default` is a LocMemCache then.
+            config = config
+                .with_cache("default", DjangoCache::new(cache_backend_path("locmem")))
+                .with_session_cache_alias(alias);
+        }
         config
     }
 
@@ -220,6 +453,11 @@ impl Settings {
             "SESSION_COOKIE_HTTPONLY",
             "SESSION_COOKIE_SAMESITE",
             "CACHE_BACKEND",
+            "CACHE_LOCATION",
+            "CACHE_KEY_PREFIX",
+            "CACHE_VERSION",
+            "CACHE_OPTIONS",
+            "SESSION_CACHE_ALIAS",
             "USE_TZ",
             "TIME_ZONE",
             "DJANGO_SETTINGS_MODULE",
@@ -239,9 +477,15 @@ impl Settings {
         if let Some(path) = &self.file_path {
             command.env("SESSION_FILE_PATH", path);
         }
-        if self.engine == "cached_db" {
-            // Every Django load reads the table, so the Rust side's writes are seen.
-            command.env("CACHE_BACKEND", "dummy");
+        if let Some(cache) = &self.cache {
+            command
+                .env("CACHE_BACKEND", cache.backend)
+                .env("CACHE_LOCATION", &cache.location)
+                .env("CACHE_KEY_PREFIX", &cache.key_prefix)
+                .env("CACHE_VERSION", cache.version.to_string());
+        }
+        if let Some(alias) = &self.session_cache_alias {
+            command.env("SESSION_CACHE_ALIAS", alias);
         }
     }
 }

@@ -3,6 +3,7 @@
 Everything a test varies comes from the environment, so that each Rust test can configure
 the one Django process it starts. See ../README.md for the variables.
 """
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -133,20 +134,84 @@ def _parse_database_url(url):
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite://{DEFAULT_SQLITE_PATH}"
 DATABASES = {"default": _parse_database_url(DATABASE_URL)}
 
-# --- Cache (used by the cached_db engine) --------------------------------------------------
-# locmem (default): per-process, as in Django's defaults. Note that cached_db then serves a
-# session from this process's memory without reading the DB, so a change the Rust side makes
-# to a row Django has cached is not seen until the entry expires. `dummy` caches nothing, so
-# every load reads the DB.
+# --- Cache (used by the cached_db and cache engines) ---------------------------------------
+# CACHE_BACKEND: a short name below or a full dotted path. locmem (default) is per process,
+# as in Django's defaults: cached_db then serves a session from this process's memory
+# without reading the DB, so a change the Rust side makes to a row Django has cached is not
+# seen until the entry expires. `dummy` caches nothing, so every load reads the DB. `redis`
+# (Django's own backend) and `django_redis` share one Redis with the Rust side.
+#
+# CACHE_LOCATION, CACHE_KEY_PREFIX (default ""), CACHE_VERSION (default 1) and CACHE_OPTIONS
+# (a JSON object merged into OPTIONS, e.g. {"PICKLE_VERSION": 5} for django-redis) are the
+# cache's LOCATION, KEY_PREFIX, VERSION and OPTIONS. SESSION_CACHE_ALIAS (default "default")
+# is the alias the session engines use: when it is not "default", the cache above is
+# defined under that alias and `default` stays a LocMemCache, so that a test can see that
+# the alias is the one that counts.
 
 _CACHE_BACKENDS = {
     "locmem": "django.core.cache.backends.locmem.LocMemCache",
     "dummy": "django.core.cache.backends.dummy.DummyCache",
+    "redis": "django.core.cache.backends.redis.RedisCache",
+    "django_redis": "django_redis.cache.RedisCache",
+    "file": "django.core.cache.backends.filebased.FileBasedCache",
+    "db": "django.core.cache.backends.db.DatabaseCache",
+    "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",
 }
-_cache = _env_str("CACHE_BACKEND", "locmem").strip().lower() or "locmem"
-if _cache not in _CACHE_BACKENDS:
-    raise ImproperlyConfigured(f"CACHE_BACKEND must be one of {sorted(_CACHE_BACKENDS)}")
-CACHES = {"default": {"BACKEND": _CACHE_BACKENDS[_cache]}}
+# Backends that are useless without a LOCATION (a URL, a directory, a table, a server).
+_NEEDS_LOCATION = {
+    "django.core.cache.backends.redis.RedisCache",
+    "django_redis.cache.RedisCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+}
+
+_cache_name = _env_str("CACHE_BACKEND", "locmem").strip() or "locmem"
+if _cache_name.lower() in _CACHE_BACKENDS:
+    CACHE_BACKEND = _CACHE_BACKENDS[_cache_name.lower()]
+elif "." in _cache_name:
+    CACHE_BACKEND = _cache_name
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_BACKEND must be one of {sorted(_CACHE_BACKENDS)} or a dotted path, "
+        f"got {_cache_name!r}"
+    )
+
+_cache = {
+    "BACKEND": CACHE_BACKEND,
+    "KEY_PREFIX": _env_str("CACHE_KEY_PREFIX", ""),
+    "VERSION": _env_int("CACHE_VERSION", 1),
+}
+_cache_location = _env_str("CACHE_LOCATION", "")
+if _cache_location:
+    _cache["LOCATION"] = _cache_location
+elif CACHE_BACKEND in _NEEDS_LOCATION:
+    raise ImproperlyConfigured(f"CACHE_BACKEND {CACHE_BACKEND} needs CACHE_LOCATION")
+
+_cache_options = {}
+if CACHE_BACKEND == "django_redis.cache.RedisCache":
+    # django-redis's default client (pickle serializer, no compressor).
+    _cache_options["CLIENT_CLASS"] = "django_redis.client.DefaultClient"
+_raw_options = _env_str("CACHE_OPTIONS", "").strip()
+if _raw_options:
+    try:
+        _extra = json.loads(_raw_options)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CACHE_OPTIONS is not JSON: {exc}") from None
+    if not isinstance(_extra, dict):
+        raise ImproperlyConfigured("CACHE_OPTIONS must be a JSON object")
+    _cache_options.update(_extra)
+if _cache_options:
+    _cache["OPTIONS"] = _cache_options
+
+SESSION_CACHE_ALIAS = _env_str("SESSION_CACHE_ALIAS", "default").strip() or "default"
+if SESSION_CACHE_ALIAS == "default":
+    CACHES = {"default": _cache}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        SESSION_CACHE_ALIAS: _cache,
+    }
 
 # --- Sessions ------------------------------------------------------------------------------
 
@@ -208,5 +273,11 @@ LOGGING = {
         "django.security": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "django.contrib.sessions": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+        # Cache errors: Django's cache backends log nothing themselves (their errors reach
+        # the session engines, and cached_db logs "Error saving to cache" under
+        # django.contrib.sessions); django-redis logs ignored connection errors under
+        # django_redis when DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS is set.
+        "django.core.cache": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "django_redis": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
     },
 }

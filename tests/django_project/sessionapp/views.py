@@ -11,12 +11,18 @@ signed_cookies it is the incoming cookie value, not the one about to be set. The
 response sets is the authoritative value.
 """
 import datetime
+import importlib
 import json
+import platform
+import time
 from functools import wraps
 
+import django
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login as auth_login
 from django.contrib.auth import logout as auth_logout, update_session_auth_hash
+from django.core import signing
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -87,6 +93,11 @@ def health(request, params):
             "engine": settings.SESSION_ENGINE,
             "cookie_name": settings.SESSION_COOKIE_NAME,
             "database_vendor": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+            "django_version": django.get_version(),
+            "python_version": platform.python_version(),
+            # The backend of the cache the session engines use (SESSION_CACHE_ALIAS).
+            "cache_backend": settings.CACHES[settings.SESSION_CACHE_ALIAS]["BACKEND"],
+            "session_cache_alias": settings.SESSION_CACHE_ALIAS,
         }
     )
 
@@ -101,6 +112,153 @@ def set_value(request, params):
     request.session[key] = value
     status = int(params.get("status") or 200)
     return _response({"ok": True, "session_key": request.session.session_key}, status=status)
+
+
+# The names a `set_py` literal may use besides Python's literal syntax and operators (no
+# builtins: `2**70`, `-2**64`, `1e+16`, `(1, [2])`, `{"a": None}`, `"\U0001f600"` all work).
+_PY_NAMES = {"nan": float("nan"), "inf": float("inf")}
+
+
+@endpoint
+def set_py(request, params):
+    """session[key] = the Python value of `literal`, to store what JSON cannot say (big
+    ints, nan/inf, tuples, ...). Test-only: the project listens on loopback."""
+    key = _required(params, "key")
+    literal = _required(params, "literal")
+    try:
+        value = eval(literal, {"__builtins__": {}}, dict(_PY_NAMES))  # noqa: S307
+    except Exception as exc:
+        raise BadParam(f"parameter 'literal' does not evaluate: {exc!r}") from None
+    request.session[key] = value
+    status = int(params.get("status") or 200)
+    return _response(
+        {"ok": True, "session_key": request.session.session_key, "repr": repr(value)},
+        status=status,
+    )
+
+
+@endpoint
+def session_repr(request, params):
+    """The session's items as Python sees them: key order, exact ints, float reprs."""
+    return _response(
+        {
+            "repr": repr(list(request.session.items())),
+            "session_key": request.session.session_key,
+        }
+    )
+
+
+class _RawText:
+    """A signing serializer whose loads returns the signed payload as text: the JSON that
+    Django's JSONSerializer would parse (it decodes the bytes as latin-1, so does this)."""
+
+    def dumps(self, obj):  # pragma: no cover - only loads is used
+        raise NotImplementedError
+
+    def loads(self, data):
+        return data.decode("latin-1")
+
+
+def _engine_module():
+    return importlib.import_module(settings.SESSION_ENGINE)
+
+
+def _session_cache_prefix():
+    """The engine's cache key prefix (`django.contrib.sessions.cached_db` or
+    `django.contrib.sessions.cache`), or None when the engine keeps nothing in a cache."""
+    store = _engine_module().SessionStore
+    return getattr(store, "cache_key_prefix", None)
+
+
+def _redis_client(cache):
+    """A redis-py client for the server the cache writes to, or None for other backends."""
+    backend = settings.CACHES[settings.SESSION_CACHE_ALIAS]["BACKEND"]
+    if backend == "django.core.cache.backends.redis.RedisCache":
+        # Django's backend: RedisCacheClient.get_client(write=True) is servers[0].
+        return cache._cache.get_client(None, write=True)
+    if backend == "django_redis.cache.RedisCache":
+        # django-redis's DefaultClient: get_client(write=True) is servers[0] too.
+        return cache.client.get_client(write=True)
+    return None
+
+
+@endpoint
+def stored(request, params):
+    """What is stored for session key `key`, looked at without request.session: the
+    django_session row (db-backed engines) and the engine's cache entry."""
+    session_key = _required(params, "key")
+    engine = _engine_module()
+    data = {"session_key": session_key, "engine": settings.SESSION_ENGINE}
+
+    # The row, for the engines that keep one (db, cached_db and subclasses).
+    from django.contrib.sessions.backends.db import SessionStore as DBStore
+
+    row_fields = {
+        "row_present": None,
+        "row_repr": None,
+        "row_json": None,
+        "row_expire_date": None,
+        "row_error": None,
+    }
+    if issubclass(engine.SessionStore, DBStore):
+        from django.contrib.sessions.models import Session
+
+        row = Session.objects.filter(session_key=session_key).first()
+        row_fields["row_present"] = row is not None
+        if row is not None:
+            row_fields["row_expire_date"] = row.expire_date.isoformat()
+            row_fields["row_repr"] = repr(
+                list(engine.SessionStore().decode(row.session_data).items())
+            )
+            try:
+                row_fields["row_json"] = signing.loads(
+                    row.session_data,
+                    salt="django.contrib.sessions.SessionStore",
+                    serializer=_RawText,
+                )
+            except Exception as exc:
+                row_fields["row_error"] = f"{type(exc).__name__}: {exc}"
+    data.update(row_fields)
+
+    # The cache entry, for the engines that use one (cached_db, cache).
+    cache_fields = {
+        "cache_alias": None,
+        "cache_key": None,
+        "cache_present": None,
+        "cache_repr": None,
+        "cache_ttl": None,
+        "cache_raw_hex": None,
+    }
+    prefix = _session_cache_prefix()
+    if prefix is not None:
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        key = prefix + session_key
+        missing = object()
+        value = cache.get(key, missing)
+        made = cache.make_key(key)
+        cache_fields.update(
+            cache_alias=settings.SESSION_CACHE_ALIAS,
+            cache_key=made,
+            cache_present=value is not missing,
+            cache_repr=None if value is missing else repr(value),
+        )
+        client = _redis_client(cache)
+        if client is not None:
+            # Redis's own TTL for the made key: -2 no such key, -1 no expiry.
+            cache_fields["cache_ttl"] = client.ttl(made)
+            raw = client.get(made)
+            cache_fields["cache_raw_hex"] = None if raw is None else bytes(raw).hex()
+        elif hasattr(cache, "_expire_info"):
+            # LocMemCache: seconds left, as Redis would say them (-1 no expiry).
+            expires = cache._expire_info.get(made, missing)
+            if expires is not missing:
+                cache_fields["cache_ttl"] = (
+                    -1 if expires is None else max(0, round(expires - time.time()))
+                )
+            else:
+                cache_fields["cache_ttl"] = -2
+    data.update(cache_fields)
+    return _response(data)
 
 
 @endpoint

@@ -16,14 +16,20 @@
 //! # }).unwrap();
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use subtle::ConstantTimeEq;
 use time::Duration;
 
-use crate::signing::salted_hmac_sha256;
 use crate::store::Codec;
 use crate::{Error, SameSite, Session, SessionConfig, SessionLayer};
+
+mod auth;
+mod cache;
+
+pub use auth::{SessionUser, session_auth_hash};
+pub use cache::{CacheBackend, DjangoCache};
 
 /// `django.contrib.auth`'s session key for the user's primary key (a string).
 pub const SESSION_KEY: &str = "_auth_user_id";
@@ -34,18 +40,22 @@ pub const HASH_SESSION_KEY: &str = "_auth_user_hash";
 /// Django's default authentication backend.
 pub const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
 
-const AUTH_HASH_SALT: &str = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
-
 /// Django's `SESSION_ENGINE` values that sessionbase can share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEngine {
     /// `django.contrib.sessions.backends.db`: the `django_session` table.
     Db,
-    /// `django.contrib.sessions.backends.cached_db`: Django keeps a cache in front of the
-    /// table. Its cache holds pickled data that Rust cannot share, and a private cache on the
-    /// Rust side would serve sessions Django has since logged out, so the Rust side reads and
-    /// writes the table itself: what both apps share.
+    /// `django.contrib.sessions.backends.cached_db`: the table, with Django's cache
+    /// (`SESSION_CACHE_ALIAS`) in front of it. The Rust side reads and writes the table (the
+    /// source of truth, whose stored text its compare-and-swap saves check) and deletes
+    /// Django's cache entry after every write, so that Django's next read refills it from the
+    /// table. See [`CachedDbStore`](crate::store::CachedDbStore) for why it deletes rather
+    /// than rewrites the entry.
     CachedDb,
+    /// `django.contrib.sessions.backends.cache`: the cache alone (Redis), in Django's
+    /// format (a pickled dict under `<KEY_PREFIX>:<VERSION>:django.contrib.sessions.cache<key>`).
+    Cache,
     /// `django.contrib.sessions.backends.signed_cookies`.
     SignedCookies,
     /// `django.contrib.sessions.backends.file`.
@@ -62,11 +72,23 @@ impl SessionEngine {
         match short {
             "db" => Ok(Self::Db),
             "cached_db" => Ok(Self::CachedDb),
+            "cache" => Ok(Self::Cache),
             "signed_cookies" => Ok(Self::SignedCookies),
             "file" => Ok(Self::File),
             _ => Err(Error::Config(format!(
-                "SESSION_ENGINE {engine:?} is not one sessionbase shares (db, cached_db, signed_cookies, file)"
+                "SESSION_ENGINE {engine:?} is not one sessionbase shares \
+                 (db, cached_db, cache, signed_cookies, file)"
             ))),
+        }
+    }
+
+    /// The prefix Django's engine puts before the session key in the cache
+    /// (`cache_key_prefix`), for the engines that use a cache.
+    pub fn cache_key_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::CachedDb => Some("django.contrib.sessions.cached_db"),
+            Self::Cache => Some("django.contrib.sessions.cache"),
+            _ => None,
         }
     }
 }
@@ -107,6 +129,11 @@ pub struct DjangoConfig {
     pub database_url: Option<String>,
     /// The session table (default `django_session`).
     pub db_table: String,
+    /// `CACHES`, by alias (default: Django's, a `LocMemCache` under `default`).
+    pub caches: BTreeMap<String, DjangoCache>,
+    /// `SESSION_CACHE_ALIAS` (default `default`): the cache of the `cached_db` and `cache`
+    /// engines.
+    pub session_cache_alias: String,
 }
 
 impl DjangoConfig {
@@ -128,7 +155,36 @@ impl DjangoConfig {
             session_file_path: None,
             database_url: None,
             db_table: "django_session".into(),
+            caches: BTreeMap::from([("default".to_owned(), DjangoCache::locmem())]),
+            session_cache_alias: "default".into(),
         }
+    }
+
+    /// Sets `CACHES[alias]`.
+    pub fn with_cache(mut self, alias: impl Into<String>, cache: DjangoCache) -> Self {
+        self.caches.insert(alias.into(), cache);
+        self
+    }
+
+    /// Sets `SESSION_CACHE_ALIAS`.
+    pub fn with_session_cache_alias(mut self, alias: impl Into<String>) -> Self {
+        self.session_cache_alias = alias.into();
+        self
+    }
+
+    /// The cache of the session engine (`CACHES[SESSION_CACHE_ALIAS]`) and its backend,
+    /// when Rust can share it.
+    pub fn session_cache(&self) -> Result<(&DjangoCache, CacheBackend), Error> {
+        let alias = &self.session_cache_alias;
+        let cache = self.caches.get(alias).ok_or_else(|| {
+            Error::Config(format!(
+                "SESSION_CACHE_ALIAS is {alias:?} but CACHES has no such alias"
+            ))
+        })?;
+        let backend = cache
+            .backend()
+            .map_err(|e| Error::Config(format!("CACHES[{alias:?}]: {e}")))?;
+        Ok((cache, backend))
     }
 
     /// Sets `SECRET_KEY_FALLBACKS`.
@@ -225,17 +281,61 @@ impl DjangoConfig {
     /// The session layer for these settings: the engine's store, configured to read and write
     /// exactly what Django does, and the matching [`SessionConfig`]. The db engines create
     /// the session table if it is missing (Django's migration does the same).
+    ///
+    /// Settings that cannot be shared fail here, with the reason: among them a `cached_db`
+    /// or `cache` engine on a cache other processes cannot reach (Django's default
+    /// `LocMemCache`, `FileBasedCache`, memcached), which would silently diverge.
     pub async fn layer(&self) -> Result<SessionLayer, Error> {
         if self.secret_key.is_empty() {
             return Err(Error::Config("SECRET_KEY must not be empty".into()));
         }
         let config = self.session_config()?;
-        let layer = match self.engine()? {
-            SessionEngine::Db | SessionEngine::CachedDb => self.database_layer().await?,
+        let engine = self.engine()?;
+        let layer = match engine {
+            SessionEngine::Db => self.database_layer(None).await?,
+            SessionEngine::CachedDb => match self.session_cache()? {
+                (_, CacheBackend::Dummy) => self.database_layer(None).await?,
+                (cache, _) => self.database_layer(Some(cache)).await?,
+            },
+            SessionEngine::Cache => self.cache_layer().await?,
             SessionEngine::SignedCookies => self.cookie_layer()?,
             SessionEngine::File => self.file_layer()?,
         };
         layer.with_config(config)
+    }
+
+    /// Django's session cache as a [`RedisStore`](crate::RedisStore) in Django's format:
+    /// keys `make_key(<engine prefix> + session_key)`, pickled values.
+    #[cfg(feature = "redis")]
+    async fn redis_cache(&self, cache: &DjangoCache, engine: SessionEngine) -> Result<crate::RedisStore, Error> {
+        let url = cache.primary().unwrap_or_default();
+        let prefix = cache.make_key(engine.cache_key_prefix().unwrap_or_default());
+        Ok(crate::RedisStore::connect(url)
+            .await?
+            .with_prefix(prefix)
+            .with_pickle())
+    }
+
+    #[cfg(feature = "redis")]
+    async fn cache_layer(&self) -> Result<SessionLayer, Error> {
+        match self.session_cache()? {
+            (cache, backend) if backend.is_redis() => Ok(SessionLayer::new(
+                self.redis_cache(cache, SessionEngine::Cache).await?,
+            )),
+            _ => Err(Error::Config(
+                "the cache engine on DummyCache keeps no session at all (Django loses every \
+                 one); configure a Redis cache for SESSION_CACHE_ALIAS"
+                    .into(),
+            )),
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn cache_layer(&self) -> Result<SessionLayer, Error> {
+        self.session_cache()?;
+        Err(Error::Config(
+            "the cache engine on Redis needs the `redis` feature".into(),
+        ))
     }
 
     #[cfg(feature = "cookie")]
@@ -274,7 +374,9 @@ impl DjangoConfig {
         ))
     }
 
-    async fn database_layer(&self) -> Result<SessionLayer, Error> {
+    /// The db engines' layer; with `cache`, Django's `cached_db` entries in it are deleted
+    /// after every write.
+    async fn database_layer(&self, cache: Option<&DjangoCache>) -> Result<SessionLayer, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Config(
                 "the db and cached_db engines need a database URL (DATABASES['default'])".into(),
@@ -288,7 +390,7 @@ impl DjangoConfig {
                     .with_table(&self.db_table)?
                     .with_codec(self.codec());
                 store.migrate().await?;
-                return Ok(SessionLayer::new(store));
+                return self.with_cache_invalidation(store, cache).await;
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             #[cfg(feature = "postgres")]
@@ -298,13 +400,42 @@ impl DjangoConfig {
                     .with_table(&self.db_table)?
                     .with_codec(self.codec());
                 store.migrate().await?;
-                return Ok(SessionLayer::new(store));
+                return self.with_cache_invalidation(store, cache).await;
             }
         }
         Err(Error::Config(
             "the database URL must be sqlite: (feature `sqlite`) or postgres: (feature `postgres`)"
                 .into(),
         ))
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    async fn with_cache_invalidation<S>(
+        &self,
+        store: S,
+        cache: Option<&DjangoCache>,
+    ) -> Result<SessionLayer, Error>
+    where
+        S: crate::SessionStore,
+    {
+        let Some(cache) = cache else {
+            return Ok(SessionLayer::new(store));
+        };
+        #[cfg(feature = "redis")]
+        {
+            let django_cache = self.redis_cache(cache, SessionEngine::CachedDb).await?;
+            Ok(SessionLayer::new(crate::store::CachedDbStore::new(
+                store,
+                django_cache,
+            )))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = cache;
+            Err(Error::Config(
+                "cached_db on a Redis cache needs the `redis` feature".into(),
+            ))
+        }
     }
 
     /// Django's `AbstractBaseUser.get_session_auth_hash()` for a user whose `password`
@@ -377,64 +508,9 @@ impl DjangoConfig {
     }
 }
 
-/// `AbstractBaseUser.get_session_auth_hash()`: the hex HMAC-SHA256 of the user's password
-/// hash, keyed on `secret_key` with Django's salt.
-///
-/// ```
-/// use sessionbase::django::session_auth_hash;
-///
-/// // Checked against Django 5.2.
-/// assert_eq!(
-///     session_auth_hash("django_tests_secret_key", "pbkdf2_sha256$1000000$abc$def="),
-///     "331410e1a78cac4eb0874af13c81ccadcc0f6c8b14ddda9ad48981f469a06e5a"
-/// );
-/// ```
-pub fn session_auth_hash(secret_key: &str, password_hash: &str) -> String {
-    let mac = salted_hmac_sha256(
-        AUTH_HASH_SALT,
-        password_hash.as_bytes(),
-        secret_key.as_bytes(),
-    );
-    mac.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What `django.contrib.auth` keeps in a logged-in session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionUser {
-    /// `_auth_user_id`: the user's primary key, as a string.
-    pub user_id: String,
-    /// `_auth_user_backend`: the backend that authenticated them.
-    pub backend: String,
-    /// `_auth_user_hash`: the session auth hash.
-    pub hash: String,
-}
-
-impl SessionUser {
-    /// The logged-in user of `session`, if any (not yet checked against the password hash:
-    /// see [`DjangoConfig::verify_session`]).
-    pub fn from_session(session: &Session) -> Result<Option<Self>, Error> {
-        let Some(user_id) = session.get::<String>(SESSION_KEY)? else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            user_id,
-            backend: session.get(BACKEND_SESSION_KEY)?.unwrap_or_default(),
-            hash: session.get(HASH_SESSION_KEY)?.unwrap_or_default(),
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auth_hash_matches_django() {
-        assert_eq!(
-            session_auth_hash("old-secret", "pbkdf2_sha256$1000000$abc$def="),
-            "0e78ec4945d0a0a51c518349956270746be2b77dcd94cb47ef7576a471a20022"
-        );
-    }
 
     #[test]
     fn engines_and_samesite_parse_as_django_states_them() {
@@ -446,7 +522,11 @@ mod tests {
             SessionEngine::parse("signed_cookies").unwrap(),
             SessionEngine::SignedCookies
         );
-        assert!(SessionEngine::parse("django.contrib.sessions.backends.cache").is_err());
+        assert_eq!(
+            SessionEngine::parse("django.contrib.sessions.backends.cache").unwrap(),
+            SessionEngine::Cache
+        );
+        assert!(SessionEngine::parse("django.contrib.sessions.backends.cache_db").is_err());
         let mut config = DjangoConfig::new("s");
         config.session_cookie_samesite = Some("strict".into());
         assert_eq!(
@@ -455,5 +535,54 @@ mod tests {
         );
         config.session_cookie_samesite = Some("sometimes".into());
         assert!(config.session_config().is_err());
+    }
+
+    async fn layer_error(config: DjangoConfig) -> String {
+        match config.layer().await {
+            Ok(_) => panic!("the layer was built"),
+            Err(Error::Config(message)) => message,
+            Err(other) => panic!("not a configuration error: {other}"),
+        }
+    }
+
+    /// Every cache configuration a Rust process cannot share fails at startup, saying why.
+    #[tokio::test]
+    async fn unshareable_caches_fail_at_startup() {
+        let cached_db = || {
+            DjangoConfig::new("s")
+                .with_session_engine("django.contrib.sessions.backends.cached_db")
+                .with_database_url("sqlite::memory:")
+        };
+        // Django's default CACHES: a LocMemCache.
+        let message = layer_error(cached_db()).await;
+        assert!(message.contains("LocMemCache") && message.contains("RedisCache"), "{message}");
+        for backend in [
+            "django.core.cache.backends.filebased.FileBasedCache",
+            "django.core.cache.backends.memcached.PyMemcacheCache",
+            "django.core.cache.backends.db.DatabaseCache",
+        ] {
+            let config = cached_db().with_cache("default", DjangoCache::new(backend).with_location("x"));
+            let message = layer_error(config).await;
+            assert!(message.contains(backend), "{message}");
+        }
+        let message = layer_error(cached_db().with_session_cache_alias("sessions")).await;
+        assert!(message.contains("no such alias"), "{message}");
+        let compressed = DjangoCache::new("django_redis.cache.RedisCache")
+            .with_location("redis://127.0.0.1:6379/0")
+            .with_option("COMPRESSOR", "django_redis.compressors.zlib.ZlibCompressor");
+        let message = layer_error(cached_db().with_cache("default", compressed)).await;
+        assert!(message.contains("COMPRESSOR"), "{message}");
+        // The cache engine keeps nothing on DummyCache.
+        let dummy = DjangoConfig::new("s")
+            .with_session_engine("cache")
+            .with_cache("default", DjangoCache::new(cache::DUMMY_CACHE));
+        let message = layer_error(dummy).await;
+        assert!(message.contains("DummyCache"), "{message}");
+        // cached_db on DummyCache is the db engine: fine.
+        let layer = cached_db()
+            .with_cache("default", DjangoCache::new(cache::DUMMY_CACHE))
+            .layer()
+            .await;
+        assert!(layer.is_ok(), "{:?}", layer.err());
     }
 }

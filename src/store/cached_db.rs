@@ -1,0 +1,168 @@
+//! `CachedDbStore`: Django's `cached_db` engine seen from a process that shares it.
+
+use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
+
+/// Django's `cached_db` engine, shared: the table is the source of truth, and Django's cache
+/// entry for a session is deleted after every write made here.
+///
+/// Django's `cached_db` reads its cache first and only falls back to the table on a miss,
+/// then refills the cache; its saves write the table, then the cache. A process that writes
+/// only the table leaves Django answering from a stale entry, and Django's next save writes
+/// that entry back over the table, losing the write. So every `save`, `delete` (and with
+/// them `flush` and `cycle_key`) goes to the table first and then deletes the cache entry:
+/// Django's next read misses and refills it from the table.
+///
+/// Why delete rather than write the new dict into the cache: two instances saving one
+/// session one after the other can have their cache writes arrive in the other order, which
+/// would leave the older dict in the cache (and Django would write it back over the table);
+/// deletes commute, so the entry is never older than the table. A delete also costs no
+/// encoding. Reads go to the table, not the cache: a compare-and-swap save must know the
+/// stored row it replaces, and Django itself reads the table on every cache miss.
+///
+/// A cache delete that fails (Redis down) fails the call with the cache's error (a 503 from
+/// the layer), after the table was written: the response does not claim a session it could
+/// not make coherent, and Django, which cannot reach the cache either, reads the table.
+///
+/// [`DjangoConfig::layer`](crate::django::DjangoConfig::layer) builds this for `cached_db`
+/// on a Redis cache, with a [`RedisStore`](super::RedisStore) in Django's format as the
+/// cache.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sessionbase::{MemoryStore, Session, SessionConfig};
+/// use sessionbase::store::CachedDbStore;
+///
+/// // Any two stores: here memory for both, to show the shape.
+/// let store = CachedDbStore::new(MemoryStore::new(), MemoryStore::new());
+/// let session = Session::new(store, SessionConfig::default());
+/// session.insert("cart", 3)?;
+/// session.save().await?;
+/// # Ok::<(), sessionbase::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct CachedDbStore<P, C> {
+    table: P,
+    cache: C,
+}
+
+impl<P: SessionStore, C: SessionStore> CachedDbStore<P, C> {
+    /// The store of Django's table (`table`) and of its cache (`cache`, used only to delete
+    /// entries and to answer `exists` as Django does).
+    pub fn new(table: P, cache: C) -> Self {
+        Self { table, cache }
+    }
+
+    /// The table's store.
+    pub fn table(&self) -> &P {
+        &self.table
+    }
+
+    /// The cache's store.
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+}
+
+impl<P: SessionStore, C: SessionStore> SessionStore for CachedDbStore<P, C> {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        self.table.parse_key(cookie_value)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        self.table.load(key).await
+    }
+
+    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        // A fresh random key has no cache entry to invalidate.
+        self.table.create(record).await
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let outcome = self.table.save(key, record, expected).await?;
+        if !matches!(outcome, SaveOutcome::Conflict) {
+            // Saved: the entry is older than the row. Gone: an entry may still outlive the
+            // row (deleted by `clearsessions`), and Django would serve it.
+            self.cache.delete(key).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.table.delete(key).await?;
+        self.cache.delete(key).await
+    }
+
+    /// Django's answer: the cache has an entry or the table a row.
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        Ok(self.cache.exists(key).await? || self.table.exists(key).await?)
+    }
+
+    async fn clear_expired(&self) -> Result<(), Error> {
+        self.table.clear_expired().await
+    }
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::MemoryStore;
+    use crate::store::CacheStore;
+    use crate::store::conformance::{self, Exceptions};
+
+    fn record(value: serde_json::Value) -> Record {
+        Record {
+            data: Arc::new(value.as_object().cloned().unwrap_or_default()),
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        conformance::run(
+            CachedDbStore::new(MemoryStore::new(), MemoryStore::new()),
+            Exceptions::none(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn every_write_deletes_the_cache_entry() {
+        let store = CachedDbStore::new(MemoryStore::new(), MemoryStore::new());
+        let (key, version) = store.create(&record(json!({"a": 1}))).await.unwrap();
+        // What Django's read would have cached.
+        store.cache().put(&key, &record(json!({"a": 1}))).await.unwrap();
+        assert!(store.cache().load(&key).await.unwrap().is_some());
+        let outcome = store.save(&key, &record(json!({"a": 2})), &version).await.unwrap();
+        assert!(matches!(outcome, SaveOutcome::Saved { .. }));
+        assert!(store.cache().load(&key).await.unwrap().is_none(), "save");
+
+        store.cache().put(&key, &record(json!({"a": 2}))).await.unwrap();
+        // A conflict wrote nothing, so the entry stays.
+        let conflict = store.save(&key, &record(json!({"a": 3})), &version).await.unwrap();
+        assert_eq!(conflict, SaveOutcome::Conflict);
+        assert!(store.cache().load(&key).await.unwrap().is_some(), "conflict");
+
+        store.delete(&key).await.unwrap();
+        assert!(store.cache().load(&key).await.unwrap().is_none(), "delete");
+        assert!(!store.exists(&key).await.unwrap());
+
+        // A row gone while Django's cache still holds it: the entry goes too.
+        store.cache().put(&key, &record(json!({"a": 2}))).await.unwrap();
+        assert!(store.exists(&key).await.unwrap(), "Django's exists() sees the cache");
+        let gone = store.save(&key, &record(json!({"a": 4})), &version).await.unwrap();
+        assert_eq!(gone, SaveOutcome::Gone);
+        assert!(store.cache().load(&key).await.unwrap().is_none(), "gone");
+    }
+}
