@@ -181,9 +181,10 @@ impl DjangoConfig {
                 "SESSION_CACHE_ALIAS is {alias:?} but CACHES has no such alias"
             ))
         })?;
-        let backend = cache
-            .backend()
-            .map_err(|e| Error::Config(format!("CACHES[{alias:?}]: {e}")))?;
+        let backend = cache.backend().map_err(|e| match e {
+            Error::Config(why) => Error::Config(format!("CACHES[{alias:?}]: {why}")),
+            other => other,
+        })?;
         Ok((cache, backend))
     }
 

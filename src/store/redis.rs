@@ -675,6 +675,42 @@ mod tests {
         .await;
     }
 
+    #[tokio::test]
+    async fn conformance_pickle() {
+        with_redis(|store, _| async move {
+            conformance::run(store.with_pickle(), Exceptions::none()).await;
+        })
+        .await;
+    }
+
+    /// Django's Redis cache format: the value is the dict pickled (protocol 5), and a pickle
+    /// that needs a class (a `datetime`, from Django's `cache` engine) is no session.
+    #[tokio::test]
+    async fn pickled_values_are_djangos_and_classes_are_refused() {
+        with_redis(|store, mut raw| async move {
+            let store = store.with_pickle();
+            let (key, _) = store.create(&live(serde_json::json!({"a": 1}))).await.unwrap();
+            let stored: Vec<u8> = redis::cmd("GET")
+                .arg(store.redis_key(&key))
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            // pickle.dumps({"a": 1}, 5) as Python writes it, without the frame and memo
+            // (which Python's reader does not need): `pickle.loads` of it is {'a': 1}.
+            assert_eq!(stored, b"\x80\x05}\x8c\x01aK\x01s.");
+            // pickle.dumps({"when": datetime.datetime(2026, 1, 1)}, 5)
+            let datetime = b"\x80\x05\x954\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04when\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xea\x01\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94s.";
+            let _: () = redis::cmd("SET")
+                .arg(store.redis_key(&key))
+                .arg(&datetime[..])
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            assert!(store.load(&key).await.unwrap().is_none());
+        })
+        .await;
+    }
+
     #[cfg(feature = "memory")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_as_cache_and_behind_a_cache() {

@@ -58,9 +58,11 @@ async fn sides(engine: &'static str, backend: &'static str) -> Option<Sides> {
 // ----- cached_db -----
 
 async fn cached_db_scenario(backend: &'static str) {
-    let Some(Sides { django, rust, .. }) = sides("cached_db", backend).await else {
+    // Bound whole: the temporary directory and the Redis prefix live as long as the test.
+    let Some(sides) = sides("cached_db", backend).await else {
         return;
     };
+    let (django, rust) = (&sides.django, &sides.rust);
     let b = Browser::new();
 
     // Django writes: its cache holds the session.
@@ -68,31 +70,31 @@ async fn cached_db_scenario(backend: &'static str) {
     b.get(&django.base, "/set_many", &[("data", &obj(&expected))])
         .await;
     let key = b.key();
-    assert_eq!(stored(&django, &key).await["cache_present"], json!(true));
-    let all = b.get(&rust, "/all", &[]).await;
+    assert_eq!(stored(django, &key).await["cache_present"], json!(true));
+    let all = b.get(rust, "/all", &[]).await;
     assert_items(&all["items"], &expected);
 
     // Rust writes: the row changes and Django's cache entry is gone, so Django reads the row.
-    b.get(&rust, "/set", &[("key", "i"), ("value", "43")]).await;
+    b.get(rust, "/set", &[("key", "i"), ("value", "43")]).await;
     expected.insert("i".into(), json!(43));
-    let after = stored(&django, &key).await;
+    let after = stored(django, &key).await;
     assert_eq!(after["row_present"], json!(true));
     assert_eq!(after["cache_present"], json!(false), "{after}");
     let all = b.get(&django.base, "/all", &[]).await;
     assert_items(&all["items"], &expected);
     // Django's read refilled its cache from the row.
-    assert_eq!(stored(&django, &key).await["cache_present"], json!(true));
+    assert_eq!(stored(django, &key).await["cache_present"], json!(true));
 
     // A write on each side survives the other side's next save.
-    b.get(&rust, "/set", &[("key", "from_rust"), ("value", "1")])
+    b.get(rust, "/set", &[("key", "from_rust"), ("value", "1")])
         .await;
     b.get(&django.base, "/set", &[("key", "from_django"), ("value", "2")])
         .await;
-    b.get(&rust, "/set", &[("key", "from_rust_again"), ("value", "3")])
+    b.get(rust, "/set", &[("key", "from_rust_again"), ("value", "3")])
         .await;
     b.get(&django.base, "/set", &[("key", "from_django_again"), ("value", "4")])
         .await;
-    for base in [&rust, &django.base] {
+    for base in [rust, &django.base] {
         let all = b.get(base, "/all", &[]).await;
         for (k, v) in [
             ("from_rust", 1),
@@ -106,54 +108,54 @@ async fn cached_db_scenario(backend: &'static str) {
 
     // cycle_key on Rust: the values move to the new key, the old key is gone on Django.
     let old = b.key();
-    let cycled = b.get(&rust, "/cycle", &[]).await;
+    let cycled = b.get(rust, "/cycle", &[]).await;
     let new = b.key();
     assert_ne!(old, new, "{:?}", cycled.body);
     let got = b.get(&django.base, "/get", &[("key", "from_rust")]).await;
     assert_eq!(got["value"], json!(1));
-    let gone = stored(&django, &old).await;
+    let gone = stored(django, &old).await;
     assert_eq!((gone["row_present"].clone(), gone["cache_present"].clone()), (json!(false), json!(false)), "{gone}");
     // cycle_key on Django: Rust follows, the old key is gone for Rust too.
     b.get(&django.base, "/cycle", &[]).await;
     let newer = b.key();
     assert_ne!(new, newer);
-    let got = b.get(&rust, "/get", &[("key", "from_django")]).await;
+    let got = b.get(rust, "/get", &[("key", "from_django")]).await;
     assert_eq!(got["value"], json!(2));
     b.set_cookie(Some(&new));
-    let got = b.get(&rust, "/get", &[("key", "from_django")]).await;
+    let got = b.get(rust, "/get", &[("key", "from_django")]).await;
     assert_eq!(got["present"], json!(false), "the pre-cycle key still loads on Rust");
     b.set_cookie(Some(&newer));
 
     // Expiry set on either side is the other's.
-    b.get(&rust, "/set_expiry", &[("seconds", "600")]).await;
+    b.get(rust, "/set_expiry", &[("seconds", "600")]).await;
     let all = b.get(&django.base, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((590..=600).contains(&age), "Django's expiry age {age}");
     b.get(&django.base, "/set_expiry", &[("seconds", "900")]).await;
-    let all = b.get(&rust, "/all", &[]).await;
+    let all = b.get(rust, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((890..=900).contains(&age), "Rust's expiry age {age}");
-    let ttl = stored(&django, &newer).await["cache_ttl"].as_i64().unwrap();
+    let ttl = stored(django, &newer).await["cache_ttl"].as_i64().unwrap();
     assert!((1..=900).contains(&ttl), "Django cached for the session's age, not {ttl} s");
 
     // Logout on Rust ends the session on Django at once, though Django had it cached.
     b.get(&django.base, "/all", &[]).await;
-    assert_eq!(stored(&django, &newer).await["cache_present"], json!(true));
-    b.get(&rust, "/flush", &[]).await;
+    assert_eq!(stored(django, &newer).await["cache_present"], json!(true));
+    b.get(rust, "/flush", &[]).await;
     b.set_cookie(Some(&newer));
     let got = b.get(&django.base, "/get", &[("key", "from_rust")]).await;
     assert_eq!(got["present"], json!(false), "Django still serves a session Rust logged out");
-    let gone = stored(&django, &newer).await;
+    let gone = stored(django, &newer).await;
     assert_eq!(gone["cache_present"], json!(false), "{gone}");
 
     // Logout on Django ends it on Rust.
     b.set_cookie(None);
-    b.get(&rust, "/set", &[("key", "n"), ("value", "1")]).await;
+    b.get(rust, "/set", &[("key", "n"), ("value", "1")]).await;
     let key = b.key();
     b.get(&django.base, "/get", &[("key", "n")]).await;
     b.get(&django.base, "/flush", &[]).await;
     b.set_cookie(Some(&key));
-    let got = b.get(&rust, "/get", &[("key", "n")]).await;
+    let got = b.get(rust, "/get", &[("key", "n")]).await;
     assert_eq!(got["present"], json!(false), "Rust still serves a session Django logged out");
 }
 
@@ -170,9 +172,10 @@ async fn cached_db_on_django_redis() {
 /// Login on either side, with Django's `request.user` as the judge, on `cached_db`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_login_on_rust_is_djangos_user() {
-    let Some(Sides { django, rust, .. }) = sides("cached_db", "redis").await else {
+    let Some(sides) = sides("cached_db", "redis").await else {
         return;
     };
+    let (django, rust) = (&sides.django, &sides.rust);
     let b = Browser::new();
     let user = b
         .get(&django.base, "/make_user", &[("username", "carol"), ("password", "pw")])
@@ -184,7 +187,7 @@ async fn cached_db_login_on_rust_is_djangos_user() {
     // Django has an anonymous session cached; Rust logs the user in.
     b.get(&django.base, "/set", &[("key", "cart"), ("value", "3")])
         .await;
-    b.get(&rust, "/login", &[("user_id", &id), ("password_hash", &hash)])
+    b.get(rust, "/login", &[("user_id", &id), ("password_hash", &hash)])
         .await;
     let me = b.get(&django.base, "/whoami", &[]).await;
     assert_eq!(me["username"], json!("carol"), "{:?}", me.body);
@@ -192,42 +195,43 @@ async fn cached_db_login_on_rust_is_djangos_user() {
     let key = b.key();
     b.get(&django.base, "/logout", &[]).await;
     b.set_cookie(Some(&key));
-    let me = b.get(&rust, "/whoami", &[("password_hash", &hash)]).await;
+    let me = b.get(rust, "/whoami", &[("password_hash", &hash)]).await;
     assert_eq!(me["authenticated"], json!(false), "{:?}", me.body);
 }
 
 // ----- cache -----
 
 async fn cache_scenario(backend: &'static str) {
-    let Some(Sides { django, rust, .. }) = sides("cache", backend).await else {
+    let Some(sides) = sides("cache", backend).await else {
         return;
     };
+    let (django, rust) = (&sides.django, &sides.rust);
     let b = Browser::new();
 
     let mut expected = assorted();
     b.get(&django.base, "/set_many", &[("data", &obj(&expected))])
         .await;
     let key = b.key();
-    let all = b.get(&rust, "/all", &[]).await;
+    let all = b.get(rust, "/all", &[]).await;
     assert_items(&all["items"], &expected);
-    b.get(&rust, "/set", &[("key", "i"), ("value", "43")]).await;
+    b.get(rust, "/set", &[("key", "i"), ("value", "43")]).await;
     expected.insert("i".into(), json!(43));
     let all = b.get(&django.base, "/all", &[]).await;
     assert_items(&all["items"], &expected);
-    let entry = stored(&django, &key).await;
+    let entry = stored(django, &key).await;
     assert_eq!(entry["cache_present"], json!(true), "{entry}");
     let ttl = entry["cache_ttl"].as_i64().unwrap();
     assert!((1_209_500..=1_209_600).contains(&ttl), "TTL {ttl}: the session's expiry age");
 
     // A session Rust creates is Django's, in Django's format.
     b.set_cookie(None);
-    b.get(&rust, "/set", &[("key", "r"), ("value", r#"{"nested": [1, 2.5, "x"]}"#)])
+    b.get(rust, "/set", &[("key", "r"), ("value", r#"{"nested": [1, 2.5, "x"]}"#)])
         .await;
     let rust_key = b.key();
     let got = b.get(&django.base, "/get", &[("key", "r")]).await;
     assert_eq!(got["value"], json!({"nested": [1, 2.5, "x"]}));
     b.get(&django.base, "/set", &[("key", "d"), ("value", "2")]).await;
-    b.get(&rust, "/set", &[("key", "r2"), ("value", "3")]).await;
+    b.get(rust, "/set", &[("key", "r2"), ("value", "3")]).await;
     let all = b.get(&django.base, "/all", &[]).await;
     assert_eq!(
         (all["items"]["r"].clone(), all["items"]["d"].clone(), all["items"]["r2"].clone()),
@@ -237,37 +241,37 @@ async fn cache_scenario(backend: &'static str) {
     );
 
     // Expiry from Rust is the entry's TTL.
-    b.get(&rust, "/set_expiry", &[("seconds", "300")]).await;
-    let ttl = stored(&django, &rust_key).await["cache_ttl"].as_i64().unwrap();
+    b.get(rust, "/set_expiry", &[("seconds", "300")]).await;
+    let ttl = stored(django, &rust_key).await["cache_ttl"].as_i64().unwrap();
     assert!((290..=300).contains(&ttl), "TTL {ttl} after set_expiry(300) on Rust");
     let all = b.get(&django.base, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((290..=300).contains(&age), "Django's expiry age {age}");
 
     // cycle_key on both sides.
-    b.get(&rust, "/cycle", &[]).await;
+    b.get(rust, "/cycle", &[]).await;
     let cycled = b.key();
     assert_ne!(cycled, rust_key);
-    assert_eq!(stored(&django, &rust_key).await["cache_present"], json!(false));
+    assert_eq!(stored(django, &rust_key).await["cache_present"], json!(false));
     let got = b.get(&django.base, "/get", &[("key", "d")]).await;
     assert_eq!(got["value"], json!(2));
     b.get(&django.base, "/cycle", &[]).await;
     let again = b.key();
-    let got = b.get(&rust, "/get", &[("key", "r2")]).await;
+    let got = b.get(rust, "/get", &[("key", "r2")]).await;
     assert_eq!(got["value"], json!(3));
 
     // Logout on Rust ends it on Django, and the other way round.
-    b.get(&rust, "/flush", &[]).await;
+    b.get(rust, "/flush", &[]).await;
     b.set_cookie(Some(&again));
     let got = b.get(&django.base, "/get", &[("key", "d")]).await;
     assert_eq!(got["present"], json!(false));
     b.set_cookie(Some(&key));
     b.get(&django.base, "/flush", &[]).await;
     b.set_cookie(Some(&key));
-    let got = b.get(&rust, "/get", &[("key", "i")]).await;
+    let got = b.get(rust, "/get", &[("key", "i")]).await;
     assert_eq!(got["present"], json!(false));
     // A Rust save of a session Django deleted does not bring it back.
-    assert_eq!(stored(&django, &key).await["cache_present"], json!(false));
+    assert_eq!(stored(django, &key).await["cache_present"], json!(false));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

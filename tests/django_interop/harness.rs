@@ -536,6 +536,9 @@ pub struct Django {
     child: Child,
     pub base: String,
     log: PathBuf,
+    /// The log, open for reading: still readable when the test's directory holding it is
+    /// removed before this guard drops (as when the `TempDir` is dropped first).
+    log_reader: Option<File>,
 }
 
 impl Django {
@@ -577,6 +580,7 @@ impl Django {
         let mut django = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log_reader: File::open(&log).ok(),
             log,
         };
         let client = common::client();
@@ -618,6 +622,13 @@ impl Django {
     }
 
     fn log_text(&self) -> String {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        if let Some(mut reader) = self.log_reader.as_ref() {
+            let mut text = String::new();
+            if reader.seek(SeekFrom::Start(0)).is_ok() && reader.read_to_string(&mut text).is_ok() {
+                return text;
+            }
+        }
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
