@@ -1,4 +1,5 @@
-//! Django interoperability: a real Django 5.2 project (`tests/django_project`) and a Rust
+//! Django interoperability: a real Django project (`tests/django_project`, Django 5.2 LTS or
+//! 6.x: whichever the venv of `SESSIONBASE_DJANGO_PYTHON` has; `.ci/run` runs both) and a Rust
 //! axum service built from [`DjangoConfig`] with the same settings read and write the very
 //! same sessions, driven by one HTTP client with one cookie jar.
 //!
@@ -11,7 +12,9 @@
 //! `tests/django_project/setup.sh` prints. Without it the tests say so on stderr and pass,
 //! except in CI (`CI` set), where they fail. The PostgreSQL scenario needs `DATABASE_URL`
 //! (e.g. `postgres://postgres@127.0.0.1:5432/test`, a role allowed to create databases);
-//! without it that scenario is skipped with a message.
+//! without it that scenario is skipped with a message. The `cached_db` and `cache` engines
+//! run on the Redis of `REDIS_URL` through Django's own cache backends (`caches.rs`);
+//! without it those are skipped with a message.
 
 #![cfg(all(
     feature = "django",
@@ -614,8 +617,12 @@ async fn db_engine_scenario(python: &Path, logs: &Path, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_values_both_ways() {
     let Some(python) = python() else { return };
+    let Some(redis_url) = harness::redis_url() else { return };
     let tmp = TempDir::new("cached-db");
-    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url());
+    let prefix = format!("t{}", &random()[..12]);
+    let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
+    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url())
+        .with_cache("redis", &redis_url, &prefix, 1);
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
     let b = Browser::new();
@@ -644,14 +651,17 @@ async fn cached_db_values_both_ways() {
 }
 
 /// Django's logout (flush) and its writes must reach the Rust side with `cached_db` too, as
-/// they reach every Django process of a deployment (Django requires the processes to share
-/// one cache; here Django caches nothing). Only the table is shared with Rust, so whatever
-/// the Rust side caches must not outlive a change made in the table by Django.
+/// they reach every Django process of a deployment, which share one cache (here Redis,
+/// through django-redis): whatever the Rust side reads must not outlive a change Django made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_django_logout_and_writes_reach_rust() {
     let Some(python) = python() else { return };
+    let Some(redis_url) = harness::redis_url() else { return };
     let tmp = TempDir::new("cached-db-stale");
-    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url());
+    let prefix = format!("t{}", &random()[..12]);
+    let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
+    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url())
+        .with_cache("django_redis", &redis_url, &prefix, 1);
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
     let b = Browser::new();

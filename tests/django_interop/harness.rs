@@ -609,6 +609,15 @@ impl Django {
                         settings.engine
                     ));
                 }
+                // `.ci/run` names the series each run must test, so that a venv mix-up
+                // cannot pass for the other version.
+                let version = body["django_version"].as_str().unwrap_or_default();
+                if let Ok(expected) = std::env::var("SESSIONBASE_DJANGO_EXPECT_VERSION") {
+                    assert!(
+                        version.starts_with(&format!("{expected}.")),
+                        "Django {version} answers, but this run must test Django {expected}.x"
+                    );
+                }
                 return Ok(django);
             }
             if Instant::now() > deadline {
