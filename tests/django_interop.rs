@@ -24,9 +24,9 @@
     feature = "cookie"
 ))]
 
-mod common;
 #[path = "django_interop/caches.rs"]
 mod caches;
+mod common;
 #[path = "django_interop/harness.rs"]
 mod harness;
 #[path = "django_interop/values.rs"]
@@ -617,7 +617,9 @@ async fn db_engine_scenario(python: &Path, logs: &Path, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_values_both_ways() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else { return };
+    let Some(redis_url) = harness::redis_url() else {
+        return;
+    };
     let tmp = TempDir::new("cached-db");
     let prefix = format!("t{}", &random()[..12]);
     let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
@@ -656,12 +658,18 @@ async fn cached_db_values_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_django_logout_and_writes_reach_rust() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else { return };
+    let Some(redis_url) = harness::redis_url() else {
+        return;
+    };
     let tmp = TempDir::new("cached-db-stale");
     let prefix = format!("t{}", &random()[..12]);
     let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
-    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url())
-        .with_cache("django_redis", &redis_url, &prefix, 1);
+    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url()).with_cache(
+        "django_redis",
+        &redis_url,
+        &prefix,
+        1,
+    );
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
     let b = Browser::new();

@@ -188,8 +188,14 @@ impl DjangoCache {
 
     fn check_django_redis_options(&self) -> Result<(), Error> {
         const DEFAULTS: [(&str, &str); 3] = [
-            ("SERIALIZER", "django_redis.serializers.pickle.PickleSerializer"),
-            ("COMPRESSOR", "django_redis.compressors.identity.IdentityCompressor"),
+            (
+                "SERIALIZER",
+                "django_redis.serializers.pickle.PickleSerializer",
+            ),
+            (
+                "COMPRESSOR",
+                "django_redis.compressors.identity.IdentityCompressor",
+            ),
             ("CLIENT_CLASS", "django_redis.client.DefaultClient"),
         ];
         for (name, default) in DEFAULTS {
@@ -288,9 +294,17 @@ mod tests {
             ("CLIENT_CLASS", "django_redis.client.ShardClient"),
             ("PICKLE_VERSION", "high"),
         ] {
-            assert!(redis().with_option(name, value).backend().is_err(), "{name}");
+            assert!(
+                redis().with_option(name, value).backend().is_err(),
+                "{name}"
+            );
         }
-        assert!(redis().with_option("PICKLE_VERSION", "-1").backend().is_ok());
+        assert!(
+            redis()
+                .with_option("PICKLE_VERSION", "-1")
+                .backend()
+                .is_ok()
+        );
         assert!(redis().with_key_function("myapp.key").backend().is_err());
         assert!(
             DjangoCache::new(DJANGO_REDIS_CACHE)

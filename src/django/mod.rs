@@ -308,7 +308,11 @@ impl DjangoConfig {
     /// Django's session cache as a [`RedisStore`](crate::RedisStore) in Django's format:
     /// keys `make_key(<engine prefix> + session_key)`, pickled values.
     #[cfg(feature = "redis")]
-    async fn redis_cache(&self, cache: &DjangoCache, engine: SessionEngine) -> Result<crate::RedisStore, Error> {
+    async fn redis_cache(
+        &self,
+        cache: &DjangoCache,
+        engine: SessionEngine,
+    ) -> Result<crate::RedisStore, Error> {
         let url = cache.primary().unwrap_or_default();
         let prefix = cache.make_key(engine.cache_key_prefix().unwrap_or_default());
         Ok(crate::RedisStore::connect(url)
@@ -556,13 +560,17 @@ mod tests {
         };
         // Django's default CACHES: a LocMemCache.
         let message = layer_error(cached_db()).await;
-        assert!(message.contains("LocMemCache") && message.contains("RedisCache"), "{message}");
+        assert!(
+            message.contains("LocMemCache") && message.contains("RedisCache"),
+            "{message}"
+        );
         for backend in [
             "django.core.cache.backends.filebased.FileBasedCache",
             "django.core.cache.backends.memcached.PyMemcacheCache",
             "django.core.cache.backends.db.DatabaseCache",
         ] {
-            let config = cached_db().with_cache("default", DjangoCache::new(backend).with_location("x"));
+            let config =
+                cached_db().with_cache("default", DjangoCache::new(backend).with_location("x"));
             let message = layer_error(config).await;
             assert!(message.contains(backend), "{message}");
         }

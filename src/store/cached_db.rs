@@ -142,26 +142,53 @@ mod tests {
         let store = CachedDbStore::new(MemoryStore::new(), MemoryStore::new());
         let (key, version) = store.create(&record(json!({"a": 1}))).await.unwrap();
         // What Django's read would have cached.
-        store.cache().put(&key, &record(json!({"a": 1}))).await.unwrap();
+        store
+            .cache()
+            .put(&key, &record(json!({"a": 1})))
+            .await
+            .unwrap();
         assert!(store.cache().load(&key).await.unwrap().is_some());
-        let outcome = store.save(&key, &record(json!({"a": 2})), &version).await.unwrap();
+        let outcome = store
+            .save(&key, &record(json!({"a": 2})), &version)
+            .await
+            .unwrap();
         assert!(matches!(outcome, SaveOutcome::Saved { .. }));
         assert!(store.cache().load(&key).await.unwrap().is_none(), "save");
 
-        store.cache().put(&key, &record(json!({"a": 2}))).await.unwrap();
+        store
+            .cache()
+            .put(&key, &record(json!({"a": 2})))
+            .await
+            .unwrap();
         // A conflict wrote nothing, so the entry stays.
-        let conflict = store.save(&key, &record(json!({"a": 3})), &version).await.unwrap();
+        let conflict = store
+            .save(&key, &record(json!({"a": 3})), &version)
+            .await
+            .unwrap();
         assert_eq!(conflict, SaveOutcome::Conflict);
-        assert!(store.cache().load(&key).await.unwrap().is_some(), "conflict");
+        assert!(
+            store.cache().load(&key).await.unwrap().is_some(),
+            "conflict"
+        );
 
         store.delete(&key).await.unwrap();
         assert!(store.cache().load(&key).await.unwrap().is_none(), "delete");
         assert!(!store.exists(&key).await.unwrap());
 
         // A row gone while Django's cache still holds it: the entry goes too.
-        store.cache().put(&key, &record(json!({"a": 2}))).await.unwrap();
-        assert!(store.exists(&key).await.unwrap(), "Django's exists() sees the cache");
-        let gone = store.save(&key, &record(json!({"a": 4})), &version).await.unwrap();
+        store
+            .cache()
+            .put(&key, &record(json!({"a": 2})))
+            .await
+            .unwrap();
+        assert!(
+            store.exists(&key).await.unwrap(),
+            "Django's exists() sees the cache"
+        );
+        let gone = store
+            .save(&key, &record(json!({"a": 4})), &version)
+            .await
+            .unwrap();
         assert_eq!(gone, SaveOutcome::Gone);
         assert!(store.cache().load(&key).await.unwrap().is_none(), "gone");
     }

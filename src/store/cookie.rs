@@ -492,7 +492,10 @@ mod tests {
         // not strictly greater), but not a second after that.
         let store = CookieStore::new(SECRET);
         let (data, _, until) = store.open(HELLO, at(T)).unwrap();
-        assert_eq!((data, until), (obj(json!({"hello": "world"})), at(T + 1_209_600)));
+        assert_eq!(
+            (data, until),
+            (obj(json!({"hello": "world"})), at(T + 1_209_600))
+        );
         assert!(store.open(HELLO, at(T + 1_209_600)).is_ok());
         assert!(store.open(HELLO, at(T + 1_209_601)).is_err());
         assert!(load_cookie(&store, HELLO).await.is_none(), "long expired");
@@ -501,9 +504,17 @@ mod tests {
     #[test]
     fn signs_exactly_as_django() {
         let store = CookieStore::new(SECRET);
-        let key = store.seal(&obj(json!({"hello": "world"})), &Preserved::default(), T).unwrap();
+        let key = store
+            .seal(&obj(json!({"hello": "world"})), &Preserved::default(), T)
+            .unwrap();
         assert_eq!(key.as_str(), HELLO);
-        assert_eq!(store.seal(&Map::new(), &Preserved::default(), T).unwrap().as_str(), EMPTY);
+        assert_eq!(
+            store
+                .seal(&Map::new(), &Preserved::default(), T)
+                .unwrap()
+                .as_str(),
+            EMPTY
+        );
         // Django's own loads at that time accepts both; compressed bytes may differ from
         // Django's zlib, so check that ours decode with Django's algorithm (the signer).
         let thirty = obj(json!({"a": (0..30).collect::<Vec<_>>()}));
@@ -817,7 +828,11 @@ mod tests {
 
         // The limit counts the name: exactly 4096 fits, 4097 does not.
         let data = obj(json!({"blob": &blob[..n]}));
-        let len = store.seal(&data, &Preserved::default(), T).unwrap().as_str().len();
+        let len = store
+            .seal(&data, &Preserved::default(), T)
+            .unwrap()
+            .as_str()
+            .len();
         let fits = CookieStore::new(SECRET).with_cookie_name("n".repeat(MAX_COOKIE_SIZE - 1 - len));
         assert!(fits.seal(&data, &Preserved::default(), T).is_ok());
         let name = "n".repeat(MAX_COOKIE_SIZE - len);

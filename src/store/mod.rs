@@ -101,11 +101,6 @@ mod cached;
 mod cached_db;
 mod clear_expired;
 mod codec;
-#[doc(hidden)]
-pub mod pickle;
-pub(crate) mod preserved;
-#[doc(hidden)]
-pub mod python;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 #[cfg(feature = "cookie")]
@@ -114,8 +109,13 @@ mod cookie;
 mod file;
 #[cfg(feature = "memory")]
 mod memory;
+#[doc(hidden)]
+pub mod pickle;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub(crate) mod preserved;
+#[doc(hidden)]
+pub mod python;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -181,6 +181,16 @@ pub struct Version {
     repr: VersionRepr,
     /// What the record held that JSON cannot (set by the store that decoded it), so that a
     /// save of this version writes those values back unchanged. Not part of the identity.
+    #[cfg_attr(
+        not(any(
+            feature = "cookie",
+            feature = "file",
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "redis"
+        )),
+        allow(dead_code)
+    )]
     preserved: Preserved,
 }
 
@@ -247,12 +257,32 @@ impl Version {
     }
 
     /// This version, carrying the values of the decoded record that JSON cannot hold.
+    #[cfg_attr(
+        not(any(
+            feature = "cookie",
+            feature = "file",
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "redis"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn with_preserved(mut self, preserved: Preserved) -> Self {
         self.preserved = preserved;
         self
     }
 
     /// The values of the loaded record that a save must write back as they were.
+    #[cfg_attr(
+        not(any(
+            feature = "cookie",
+            feature = "file",
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "redis"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn preserved(&self) -> &Preserved {
         &self.preserved
     }

@@ -158,7 +158,11 @@ enum Format {
 }
 
 impl Format {
-    fn encode(&self, data: &serde_json::Map<String, serde_json::Value>, preserved: &Preserved) -> Result<Vec<u8>, Error> {
+    fn encode(
+        &self,
+        data: &serde_json::Map<String, serde_json::Value>,
+        preserved: &Preserved,
+    ) -> Result<Vec<u8>, Error> {
         match self {
             Self::Text(codec) => Ok(codec.encode_preserving(data, preserved)?.into_bytes()),
             Self::Pickle => Ok(pickle::dumps(&preserved.to_python(data))),
@@ -166,7 +170,10 @@ impl Format {
     }
 
     /// The data in `bytes`, or `None` (logged) when it does not decode.
-    fn decode(&self, bytes: &[u8]) -> Option<(serde_json::Map<String, serde_json::Value>, Preserved)> {
+    fn decode(
+        &self,
+        bytes: &[u8],
+    ) -> Option<(serde_json::Map<String, serde_json::Value>, Preserved)> {
         match self {
             Self::Text(codec) => {
                 let Ok(text) = std::str::from_utf8(bytes) else {

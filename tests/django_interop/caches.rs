@@ -8,7 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server};
+use crate::harness::{
+    self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server,
+};
 use crate::{assert_items, assorted, obj, secrets};
 
 const BACKENDS: [&str; 2] = ["redis", "django_redis"];
@@ -38,12 +40,8 @@ async fn sides(engine: &'static str, backend: &'static str) -> Option<Sides> {
     let redis_url = harness::redis_url()?;
     let tmp = TempDir::new(engine);
     let prefix = format!("t{}", &random()[..12]);
-    let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url()).with_cache(
-        backend,
-        &redis_url,
-        &prefix,
-        3,
-    );
+    let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url())
+        .with_cache(backend, &redis_url, &prefix, 3);
     let redis = RedisPrefix::new(&redis_url, &prefix);
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
@@ -88,12 +86,20 @@ async fn cached_db_scenario(backend: &'static str) {
     // A write on each side survives the other side's next save.
     b.get(rust, "/set", &[("key", "from_rust"), ("value", "1")])
         .await;
-    b.get(&django.base, "/set", &[("key", "from_django"), ("value", "2")])
-        .await;
+    b.get(
+        &django.base,
+        "/set",
+        &[("key", "from_django"), ("value", "2")],
+    )
+    .await;
     b.get(rust, "/set", &[("key", "from_rust_again"), ("value", "3")])
         .await;
-    b.get(&django.base, "/set", &[("key", "from_django_again"), ("value", "4")])
-        .await;
+    b.get(
+        &django.base,
+        "/set",
+        &[("key", "from_django_again"), ("value", "4")],
+    )
+    .await;
     for base in [rust, &django.base] {
         let all = b.get(base, "/all", &[]).await;
         for (k, v) in [
@@ -114,7 +120,11 @@ async fn cached_db_scenario(backend: &'static str) {
     let got = b.get(&django.base, "/get", &[("key", "from_rust")]).await;
     assert_eq!(got["value"], json!(1));
     let gone = stored(django, &old).await;
-    assert_eq!((gone["row_present"].clone(), gone["cache_present"].clone()), (json!(false), json!(false)), "{gone}");
+    assert_eq!(
+        (gone["row_present"].clone(), gone["cache_present"].clone()),
+        (json!(false), json!(false)),
+        "{gone}"
+    );
     // cycle_key on Django: Rust follows, the old key is gone for Rust too.
     b.get(&django.base, "/cycle", &[]).await;
     let newer = b.key();
@@ -123,7 +133,11 @@ async fn cached_db_scenario(backend: &'static str) {
     assert_eq!(got["value"], json!(2));
     b.set_cookie(Some(&new));
     let got = b.get(rust, "/get", &[("key", "from_django")]).await;
-    assert_eq!(got["present"], json!(false), "the pre-cycle key still loads on Rust");
+    assert_eq!(
+        got["present"],
+        json!(false),
+        "the pre-cycle key still loads on Rust"
+    );
     b.set_cookie(Some(&newer));
 
     // Expiry set on either side is the other's.
@@ -131,12 +145,16 @@ async fn cached_db_scenario(backend: &'static str) {
     let all = b.get(&django.base, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((590..=600).contains(&age), "Django's expiry age {age}");
-    b.get(&django.base, "/set_expiry", &[("seconds", "900")]).await;
+    b.get(&django.base, "/set_expiry", &[("seconds", "900")])
+        .await;
     let all = b.get(rust, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((890..=900).contains(&age), "Rust's expiry age {age}");
     let ttl = stored(django, &newer).await["cache_ttl"].as_i64().unwrap();
-    assert!((1..=900).contains(&ttl), "Django cached for the session's age, not {ttl} s");
+    assert!(
+        (1..=900).contains(&ttl),
+        "Django cached for the session's age, not {ttl} s"
+    );
 
     // Logout on Rust ends the session on Django at once, though Django had it cached.
     b.get(&django.base, "/all", &[]).await;
@@ -144,7 +162,11 @@ async fn cached_db_scenario(backend: &'static str) {
     b.get(rust, "/flush", &[]).await;
     b.set_cookie(Some(&newer));
     let got = b.get(&django.base, "/get", &[("key", "from_rust")]).await;
-    assert_eq!(got["present"], json!(false), "Django still serves a session Rust logged out");
+    assert_eq!(
+        got["present"],
+        json!(false),
+        "Django still serves a session Rust logged out"
+    );
     let gone = stored(django, &newer).await;
     assert_eq!(gone["cache_present"], json!(false), "{gone}");
 
@@ -156,7 +178,11 @@ async fn cached_db_scenario(backend: &'static str) {
     b.get(&django.base, "/flush", &[]).await;
     b.set_cookie(Some(&key));
     let got = b.get(rust, "/get", &[("key", "n")]).await;
-    assert_eq!(got["present"], json!(false), "Rust still serves a session Django logged out");
+    assert_eq!(
+        got["present"],
+        json!(false),
+        "Rust still serves a session Django logged out"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +204,11 @@ async fn cached_db_login_on_rust_is_djangos_user() {
     let (django, rust) = (&sides.django, &sides.rust);
     let b = Browser::new();
     let user = b
-        .get(&django.base, "/make_user", &[("username", "carol"), ("password", "pw")])
+        .get(
+            &django.base,
+            "/make_user",
+            &[("username", "carol"), ("password", "pw")],
+        )
         .await;
     let (id, hash) = (
         user["user_id"].as_str().unwrap().to_owned(),
@@ -187,8 +217,12 @@ async fn cached_db_login_on_rust_is_djangos_user() {
     // Django has an anonymous session cached; Rust logs the user in.
     b.get(&django.base, "/set", &[("key", "cart"), ("value", "3")])
         .await;
-    b.get(rust, "/login", &[("user_id", &id), ("password_hash", &hash)])
-        .await;
+    b.get(
+        rust,
+        "/login",
+        &[("user_id", &id), ("password_hash", &hash)],
+    )
+    .await;
     let me = b.get(&django.base, "/whoami", &[]).await;
     assert_eq!(me["username"], json!("carol"), "{:?}", me.body);
     // Logout on Django: Rust sees nobody.
@@ -221,20 +255,32 @@ async fn cache_scenario(backend: &'static str) {
     let entry = stored(django, &key).await;
     assert_eq!(entry["cache_present"], json!(true), "{entry}");
     let ttl = entry["cache_ttl"].as_i64().unwrap();
-    assert!((1_209_500..=1_209_600).contains(&ttl), "TTL {ttl}: the session's expiry age");
+    assert!(
+        (1_209_500..=1_209_600).contains(&ttl),
+        "TTL {ttl}: the session's expiry age"
+    );
 
     // A session Rust creates is Django's, in Django's format.
     b.set_cookie(None);
-    b.get(rust, "/set", &[("key", "r"), ("value", r#"{"nested": [1, 2.5, "x"]}"#)])
-        .await;
+    b.get(
+        rust,
+        "/set",
+        &[("key", "r"), ("value", r#"{"nested": [1, 2.5, "x"]}"#)],
+    )
+    .await;
     let rust_key = b.key();
     let got = b.get(&django.base, "/get", &[("key", "r")]).await;
     assert_eq!(got["value"], json!({"nested": [1, 2.5, "x"]}));
-    b.get(&django.base, "/set", &[("key", "d"), ("value", "2")]).await;
+    b.get(&django.base, "/set", &[("key", "d"), ("value", "2")])
+        .await;
     b.get(rust, "/set", &[("key", "r2"), ("value", "3")]).await;
     let all = b.get(&django.base, "/all", &[]).await;
     assert_eq!(
-        (all["items"]["r"].clone(), all["items"]["d"].clone(), all["items"]["r2"].clone()),
+        (
+            all["items"]["r"].clone(),
+            all["items"]["d"].clone(),
+            all["items"]["r2"].clone()
+        ),
         (json!({"nested": [1, 2.5, "x"]}), json!(2), json!(3)),
         "{:?}",
         all.body
@@ -242,8 +288,13 @@ async fn cache_scenario(backend: &'static str) {
 
     // Expiry from Rust is the entry's TTL.
     b.get(rust, "/set_expiry", &[("seconds", "300")]).await;
-    let ttl = stored(django, &rust_key).await["cache_ttl"].as_i64().unwrap();
-    assert!((290..=300).contains(&ttl), "TTL {ttl} after set_expiry(300) on Rust");
+    let ttl = stored(django, &rust_key).await["cache_ttl"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (290..=300).contains(&ttl),
+        "TTL {ttl} after set_expiry(300) on Rust"
+    );
     let all = b.get(&django.base, "/all", &[]).await;
     let age = all["expiry_age"].as_i64().unwrap();
     assert!((290..=300).contains(&age), "Django's expiry age {age}");
@@ -252,7 +303,10 @@ async fn cache_scenario(backend: &'static str) {
     b.get(rust, "/cycle", &[]).await;
     let cycled = b.key();
     assert_ne!(cycled, rust_key);
-    assert_eq!(stored(django, &rust_key).await["cache_present"], json!(false));
+    assert_eq!(
+        stored(django, &rust_key).await["cache_present"],
+        json!(false)
+    );
     let got = b.get(&django.base, "/get", &[("key", "d")]).await;
     assert_eq!(got["value"], json!(2));
     b.get(&django.base, "/cycle", &[]).await;
@@ -289,7 +343,9 @@ async fn cache_engine_on_django_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cache_alias_is_what_counts() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else { return };
+    let Some(redis_url) = harness::redis_url() else {
+        return;
+    };
     let tmp = TempDir::new("alias");
     let prefix = format!("t{}", &random()[..12]);
     let _redis = RedisPrefix::new(&redis_url, &prefix);

@@ -6,7 +6,9 @@
 
 use serde_json::json;
 
-use crate::harness::{self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server};
+use crate::harness::{
+    self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server,
+};
 use crate::secrets;
 
 /// `(key, Python expression)`: what Django stores with `request.session[key] = eval(expr)`.
@@ -48,13 +50,22 @@ async fn django_repr(b: &Browser, django: &Django) -> String {
 async fn scenario(django: &Django, rust: &str) {
     let b = Browser::new();
     for (key, literal) in PYTHON_VALUES {
-        b.get(&django.base, "/set_py", &[("key", key), ("literal", literal)])
-            .await;
+        b.get(
+            &django.base,
+            "/set_py",
+            &[("key", key), ("literal", literal)],
+        )
+        .await;
     }
     let key = b.cookie();
     let before = django_repr(&b, django).await;
     let stored_before = match &key {
-        Some(key) => Browser::new().get(&django.base, "/stored", &[("key", key)]).await.body,
+        Some(key) => {
+            Browser::new()
+                .get(&django.base, "/stored", &[("key", key)])
+                .await
+                .body
+        }
         None => json!(null),
     };
 
@@ -62,21 +73,35 @@ async fn scenario(django: &Django, rust: &str) {
     let big = b.get(rust, "/get", &[("key", "big")]).await;
     assert_eq!(big["value"].as_f64(), Some(1_180_591_620_717_411_303_424.0));
     let nan = b.get(rust, "/get", &[("key", "nan")]).await;
-    assert_eq!((nan["present"].clone(), nan["value"].clone()), (json!(true), json!(null)));
+    assert_eq!(
+        (nan["present"].clone(), nan["value"].clone()),
+        (json!(true), json!(null))
+    );
     let exact = b.get(rust, "/get", &[("key", "exact")]).await;
     assert_eq!(exact["value"], json!(123_456_789_012_345_678_u64));
 
     b.get(rust, "/set", &[("key", "x"), ("value", "1")]).await;
     let after = django_repr(&b, django).await;
-    let expected = format!("{}, ('x', 1)]", before.strip_suffix(']').expect("a list repr"));
-    assert_eq!(after, expected, "Django's dict changed beyond the key Rust wrote");
+    let expected = format!(
+        "{}, ('x', 1)]",
+        before.strip_suffix(']').expect("a list repr")
+    );
+    assert_eq!(
+        after, expected,
+        "Django's dict changed beyond the key Rust wrote"
+    );
 
     // The db engines: the JSON inside session_data is Django's, byte for byte, plus the key.
     if let Some(json_before) = stored_before["row_json"].as_str() {
         let key = b.key();
-        let stored_after = Browser::new().get(&django.base, "/stored", &[("key", &key)]).await;
+        let stored_after = Browser::new()
+            .get(&django.base, "/stored", &[("key", &key)])
+            .await;
         let json_after = stored_after["row_json"].as_str().expect("row_json after");
-        let expected = format!("{},\"x\":1}}", json_before.strip_suffix('}').expect("an object"));
+        let expected = format!(
+            "{},\"x\":1}}",
+            json_before.strip_suffix('}').expect("an object")
+        );
         assert_eq!(json_after, expected);
     }
 
@@ -84,7 +109,10 @@ async fn scenario(django: &Django, rust: &str) {
     b.get(rust, "/set", &[("key", "big"), ("value", "7")]).await;
     let changed = django_repr(&b, django).await;
     assert!(changed.contains("('big', 7)"), "{changed}");
-    assert!(changed.contains("('neg_big', -18446744073709551616)"), "{changed}");
+    assert!(
+        changed.contains("('neg_big', -18446744073709551616)"),
+        "{changed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +149,9 @@ async fn a_rust_save_keeps_every_django_value_in_a_signed_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_save_keeps_every_django_value_on_redis_engines() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else { return };
+    let Some(redis_url) = harness::redis_url() else {
+        return;
+    };
     for (engine, backend) in [("cache", "redis"), ("cached_db", "django_redis")] {
         let tmp = TempDir::new("values-redis");
         let prefix = format!("t{}", &random()[..12]);
