@@ -41,7 +41,7 @@ pub struct SessionUser {
 
 impl SessionUser {
     /// The logged-in user of `session`, if any (not yet checked against the password hash:
-    /// see [`DjangoConfig::verify_session`]).
+    /// see [`DjangoConfig::verify_session`](super::DjangoConfig::verify_session)).
     pub fn from_session(session: &Session) -> Result<Option<Self>, Error> {
         let Some(user_id) = session.get::<String>(SESSION_KEY)? else {
             return Ok(None);
