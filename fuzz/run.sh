@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-cookie_parsing key_validation signed_value_decoding record_decoding}"
+targets="${FUZZ_TARGETS:-cookie_parsing key_validation signed_value_decoding record_decoding pickle_decoding django_json_parsing}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz: no nightly toolchain (cargo +nightly fails): skipping the fuzz targets." >&2
