@@ -321,26 +321,28 @@ impl DjangoConfig {
             .with_pickle())
     }
 
-    #[cfg(feature = "redis")]
     async fn cache_layer(&self) -> Result<SessionLayer, Error> {
-        match self.session_cache()? {
-            (cache, backend) if backend.is_redis() => Ok(SessionLayer::new(
-                self.redis_cache(cache, SessionEngine::Cache).await?,
-            )),
-            _ => Err(Error::Config(
+        let (cache, backend) = self.session_cache()?;
+        if !backend.is_redis() {
+            return Err(Error::Config(
                 "the cache engine on DummyCache keeps no session at all (Django loses every \
                  one); configure a Redis cache for SESSION_CACHE_ALIAS"
                     .into(),
-            )),
+            ));
         }
-    }
-
-    #[cfg(not(feature = "redis"))]
-    async fn cache_layer(&self) -> Result<SessionLayer, Error> {
-        self.session_cache()?;
-        Err(Error::Config(
-            "the cache engine on Redis needs the `redis` feature".into(),
-        ))
+        #[cfg(feature = "redis")]
+        {
+            Ok(SessionLayer::new(
+                self.redis_cache(cache, SessionEngine::Cache).await?,
+            ))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = cache;
+            Err(Error::Config(
+                "the cache engine on Redis needs the `redis` feature".into(),
+            ))
+        }
     }
 
     #[cfg(feature = "cookie")]
@@ -381,6 +383,10 @@ impl DjangoConfig {
 
     /// The db engines' layer; with `cache`, Django's `cached_db` entries in it are deleted
     /// after every write.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres")),
+        allow(unused_variables)
+    )]
     async fn database_layer(&self, cache: Option<&DjangoCache>) -> Result<SessionLayer, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Config(

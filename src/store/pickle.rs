@@ -12,19 +12,23 @@
 //! could otherwise multiply (one list referenced a million times).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use super::python::{MAX_DEPTH, MAX_INT_DIGITS, PyValue, int_from_canonical};
 
 /// The largest pickle read: far above a session, small enough to bound the work.
 pub const MAX_PICKLE_LEN: usize = 1 << 20;
-/// The most values (and dict keys) a pickle may build: a pickle without shared references
-/// spends a byte at least on each, so only the memo's sharing can reach this.
+/// The most values (dict keys included) a pickle may build: without shared references each
+/// costs a byte of input at least, so only the memo's sharing can reach this.
 const MAX_NODES: usize = 1 << 20;
-/// The most string bytes (values and keys) a pickle may build, shared ones counted each time.
+/// The most str bytes (keys included) a pickle may build, a shared str counted each time.
 const MAX_STRING_BYTES: usize = 16 << 20;
-/// The longest LONG4 read; the digit limit refuses far shorter ones, this bounds the work first.
+/// The longest LONG1/LONG4 argument read: the digit limit refuses shorter ones, but only
+/// after a conversion whose cost this bounds.
 const MAX_LONG_BYTES: usize = 4096;
+/// 2**14285 > 10**4300: an int of more bits has more digits than Python writes as text.
+const MAX_INT_BITS: usize = 14285;
 
 /// Why [`loads`] refused a pickle.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +39,7 @@ pub enum PickleError {
     /// The input is larger than [`MAX_PICKLE_LEN`].
     #[error("pickle of {0} bytes is larger than the {MAX_PICKLE_LEN}-byte limit: refused")]
     TooLarge(usize),
-    /// The pickle imports, calls or builds an object: never done here.
+    /// The pickle imports, calls or builds an object (the opcode named): never done here.
     #[error("pickle needs a class or callable (opcode {0}): refused")]
     NeedsCallable(&'static str),
     /// The pickle holds a type a JSON-shaped session cannot hold.
@@ -55,16 +59,16 @@ pub enum PickleError {
     /// A container that holds itself.
     #[error("pickle holds a recursive structure: refused")]
     Recursive,
-    /// The value built would exceed the size or nesting limits.
+    /// The value built would exceed the size or nesting limits (which one is said).
     #[error("pickle builds a value {0}: refused")]
     TooBig(&'static str),
-    /// An int beyond Python's 4300-digit limit for ints as text.
+    /// An int beyond Python's 4300-digit limit for ints as text (`json.dumps` raises too).
     #[error("pickle holds an int of more than 4300 digits: refused")]
     IntTooLong,
-    /// `loads_dict` on a pickle of something else.
+    /// [`loads_dict`] on a pickle of something else (its type named).
     #[error("pickle holds a {0}, not a dict")]
     NotADict(&'static str),
-    /// Anything else that Python's unpickler would refuse too, or a form it never writes.
+    /// Anything else Python's unpickler refuses too, or a form no pickler writes.
     #[error("invalid pickle: {0}")]
     Invalid(String),
 }
@@ -77,46 +81,27 @@ fn invalid(message: impl Into<String>) -> PickleError {
 
 /// Reads a pickle of a session value, executing nothing.
 ///
-/// Refused: pickles that need a class or callable, bytes, bytearrays, sets, frozensets and
+/// Refused: pickles that need a class or callable, bytes, bytearrays, sets, frozensets,
 /// Python 2 strs, out-of-band buffers, dict keys that are not str, strs with a lone
 /// surrogate, ints of more than 4300 digits, recursive structures, and the limits above.
-/// Bytes after STOP are ignored, as Python does.
+/// Tuples read as lists. Bytes after STOP are ignored, as Python does.
 pub fn loads(bytes: &[u8]) -> Result<PyValue> {
-    if bytes.len() > MAX_PICKLE_LEN {
-        return Err(PickleError::TooLarge(bytes.len()));
-    }
-    let mut machine = Machine::new(bytes);
-    let root = machine.run()?;
-    let mut builder = Builder {
-        nodes: &machine.nodes,
-        on_path: vec![false; machine.nodes.len()],
-        values: 0,
-        string_bytes: 0,
-    };
-    builder.build(root, 0)
+    let (machine, root) = Machine::run(bytes)?;
+    machine.build(root)
 }
 
 /// [`loads`] for a pickle that must hold a dict: the session dict's items, in order.
 pub fn loads_dict(bytes: &[u8]) -> Result<Vec<(String, PyValue)>> {
-    match loads(bytes)? {
+    let (machine, root) = Machine::run(bytes)?;
+    let kind = machine.nodes[root].kind();
+    match machine.build(root)? {
         PyValue::Dict(items) => Ok(items),
-        other => Err(PickleError::NotADict(type_name(&other))),
+        _ => Err(PickleError::NotADict(kind)),
     }
 }
 
-fn type_name(value: &PyValue) -> &'static str {
-    match value {
-        PyValue::None => "None",
-        PyValue::Bool(_) => "bool",
-        PyValue::Int(_) | PyValue::BigInt(_) => "int",
-        PyValue::Float(_) => "float",
-        PyValue::Str(_) => "str",
-        PyValue::List(_) => "list",
-        PyValue::Dict(_) => "dict",
-    }
-}
-
-/// An object while decoding; containers refer to others by index, as the memo does.
+/// An object while decoding; containers refer to others by index, as the memo does, so
+/// that every reference sees what is appended to the object later.
 #[derive(Debug)]
 enum Node {
     None,
@@ -153,6 +138,8 @@ const FALSE: usize = 2;
 /// Dicts with more entries get an index from key to position.
 const INDEX_FROM: usize = 16;
 
+/// The unpickler's state. Nothing grows faster than the input: each opcode adds at most one
+/// node, stack entry, mark or memo entry.
 struct Machine<'a> {
     input: &'a [u8],
     pos: usize,
@@ -166,22 +153,9 @@ struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Self {
-            input,
-            pos: 0,
-            nodes: vec![Node::None, Node::Bool(true), Node::Bool(false)],
-            stack: Vec::new(),
-            marks: Vec::new(),
-            memo: HashMap::new(),
-            strings: HashMap::new(),
-            dict_index: HashMap::new(),
-        }
-    }
-
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let input = self.input;
         let end = self.pos.checked_add(n).ok_or(PickleError::Truncated)?;
+        let input = self.input;
         let bytes = input.get(self.pos..end).ok_or(PickleError::Truncated)?;
         self.pos = end;
         Ok(bytes)
@@ -214,11 +188,6 @@ impl<'a> Machine<'a> {
         self.nodes.len() - 1
     }
 
-    fn push(&mut self, node: Node) {
-        let index = self.add(node);
-        self.stack.push(index);
-    }
-
     fn push_str(&mut self, s: &str) {
         let index = match self.strings.get(s) {
             Some(&index) => index,
@@ -232,10 +201,6 @@ impl<'a> Machine<'a> {
         self.stack.push(index);
     }
 
-    fn fence(&self) -> usize {
-        self.marks.last().copied().unwrap_or(0)
-    }
-
     fn underflow(&self) -> PickleError {
         invalid(if self.marks.is_empty() {
             "unpickling stack underflow"
@@ -244,18 +209,23 @@ impl<'a> Machine<'a> {
         })
     }
 
-    fn pop(&mut self) -> Result<usize> {
-        if self.stack.len() <= self.fence() {
+    /// The top `n` objects, none below the last MARK.
+    fn pop_n(&mut self, n: usize) -> Result<Vec<usize>> {
+        let fence = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() < fence + n {
             return Err(self.underflow());
         }
-        self.stack.pop().ok_or_else(|| self.underflow())
+        Ok(self.stack.split_off(self.stack.len() - n))
     }
 
-    fn top(&self) -> Result<usize> {
-        if self.stack.len() <= self.fence() {
-            return Err(self.underflow());
-        }
-        self.stack.last().copied().ok_or_else(|| self.underflow())
+    fn pop(&mut self) -> Result<usize> {
+        Ok(self.pop_n(1)?[0])
+    }
+
+    fn top(&mut self) -> Result<usize> {
+        let top = self.pop()?;
+        self.stack.push(top);
+        Ok(top)
     }
 
     fn pop_mark(&mut self) -> Result<Vec<usize>> {
@@ -267,28 +237,23 @@ impl<'a> Machine<'a> {
     }
 
     fn memo_get(&mut self, index: u64) -> Result<()> {
-        let node = *self
-            .memo
-            .get(&index)
-            .ok_or_else(|| invalid(format!("memo value not found at index {index}")))?;
+        let node = self.memo.get(&index).copied();
+        let node = node.ok_or_else(|| invalid(format!("memo value not found at index {index}")))?;
         self.stack.push(node);
         Ok(())
     }
 
     fn memo_put(&mut self, index: u64) -> Result<()> {
-        let node = self.top()?;
-        self.memo.insert(index, node);
+        let top = self.top()?;
+        self.memo.insert(index, top);
         Ok(())
     }
 
-    /// APPEND(S): `items` onto the list below them. Python does nothing for no items, even
-    /// on a non-list.
+    /// APPEND(S): `items` onto the list below them (with none, Python checks no type).
     fn append(&mut self, items: Vec<usize>) -> Result<()> {
         let target = self.top()?;
-        if items.is_empty() {
-            return Ok(());
-        }
         match &mut self.nodes[target] {
+            _ if items.is_empty() => Ok(()),
             Node::List(list) => {
                 list.extend(items);
                 Ok(())
@@ -297,25 +262,37 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// SETITEM(S) and DICT: `d[k] = v` for each pair, as a Python dict (a known key keeps
-    /// its place and takes the new value).
-    fn set_items(&mut self, target: usize, items: &[usize]) -> Result<()> {
+    /// SETITEM(S): `items` into the dict below them (with none, Python checks no type).
+    fn set_items_below(&mut self, items: Vec<usize>) -> Result<()> {
+        let target = self.top()?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.set_items(target, &items, "SETITEMS")
+    }
+
+    /// DICT: a new dict of the `items`.
+    fn dict(&mut self, items: Vec<usize>) -> Result<()> {
+        let dict = self.add(Node::Dict(Vec::new()));
+        self.set_items(dict, &items, "DICT")?;
+        self.stack.push(dict);
+        Ok(())
+    }
+
+    /// `d[k] = v` for each pair of `items`, as a Python dict: a known key keeps its place.
+    fn set_items(&mut self, target: usize, items: &[usize], opcode: &str) -> Result<()> {
         if !items.len().is_multiple_of(2) {
-            return Err(invalid("odd number of items for SETITEMS"));
+            return Err(invalid(format!("odd number of items for {opcode}")));
         }
         for pair in items.chunks_exact(2) {
             let (key, value) = (pair[0], pair[1]);
             if !matches!(self.nodes[key], Node::Str(_)) {
-                return Err(invalid(format!(
-                    "dict key is a {}, not a str",
-                    self.nodes[key].kind()
-                )));
+                let kind = self.nodes[key].kind();
+                return Err(invalid(format!("dict key is a {kind}, not a str")));
             }
+            let kind = self.nodes[target].kind();
             let Node::Dict(entries) = &mut self.nodes[target] else {
-                return Err(invalid(format!(
-                    "SETITEM on a {}",
-                    self.nodes[target].kind()
-                )));
+                return Err(invalid(format!("SETITEM on a {kind}")));
             };
             let found = match self.dict_index.get(&target) {
                 Some(index) => index.get(&key).copied(),
@@ -326,10 +303,9 @@ impl<'a> Machine<'a> {
                 continue;
             }
             entries.push((key, value));
-            let len = entries.len();
             if let Some(index) = self.dict_index.get_mut(&target) {
-                index.insert(key, len - 1);
-            } else if len >= INDEX_FROM {
+                index.insert(key, entries.len() - 1);
+            } else if entries.len() >= INDEX_FROM {
                 let index = entries.iter().enumerate().map(|(i, &(k, _))| (k, i));
                 self.dict_index.insert(target, index.collect());
             }
@@ -337,202 +313,139 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    /// Runs the opcodes up to STOP; the object it pops.
-    fn run(&mut self) -> Result<usize> {
+    /// Runs the opcodes up to STOP: the machine and the object STOP pops.
+    fn run(input: &'a [u8]) -> Result<(Self, usize)> {
+        if input.len() > MAX_PICKLE_LEN {
+            return Err(PickleError::TooLarge(input.len()));
+        }
+        let mut m = Machine {
+            input,
+            pos: 0,
+            nodes: vec![Node::None, Node::Bool(true), Node::Bool(false)],
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            strings: HashMap::new(),
+            dict_index: HashMap::new(),
+        };
         loop {
-            let opcode = self.byte()?;
-            match opcode {
-                b'.' => return self.pop(),
-                0x80 => {
-                    let protocol = self.byte()?;
-                    if protocol > 5 {
-                        return Err(invalid(format!("unsupported pickle protocol: {protocol}")));
+            match m.byte()? {
+                b'.' => {
+                    let root = m.pop()?;
+                    return Ok((m, root));
+                }
+                opcode => {
+                    if let Some(node) = m.step(opcode)? {
+                        let index = m.add(node);
+                        m.stack.push(index);
                     }
                 }
-                0x95 => {
-                    // FRAME: a length over what follows; opcodes just continue inside it.
-                    let n = u64::from_le_bytes(self.array()?);
-                    let n = to_len(n)?;
-                    if n > self.input.len() - self.pos {
-                        return Err(PickleError::Truncated);
-                    }
-                }
-                b'(' => self.marks.push(self.stack.len()),
-                b'0' => {
-                    if self.marks.last() == Some(&self.stack.len()) {
-                        self.marks.pop();
-                    } else {
-                        self.pop()?;
-                    }
-                }
-                b'1' => {
-                    self.pop_mark()?;
-                }
-                b'2' => {
-                    let top = self.top()?;
-                    self.stack.push(top);
-                }
-                b'N' => self.stack.push(NONE),
-                0x88 => self.stack.push(TRUE),
-                0x89 => self.stack.push(FALSE),
-                b'I' => {
-                    let node = int_line(self.line()?)?;
-                    self.push(node);
-                }
-                b'J' => {
-                    let i = i32::from_le_bytes(self.array()?);
-                    self.push(Node::Int(i.into()));
-                }
-                b'K' => {
-                    let i = self.byte()?;
-                    self.push(Node::Int(i.into()));
-                }
-                b'M' => {
-                    let i = u16::from_le_bytes(self.array()?);
-                    self.push(Node::Int(i.into()));
-                }
-                b'L' => {
-                    let line = self.line()?;
-                    let digits = line.strip_suffix(b"L").unwrap_or(line);
-                    let node = long_text(digits)?;
-                    self.push(node);
-                }
-                0x8a => {
-                    let n = self.byte()?;
-                    let node = long_binary(self.take(n.into())?)?;
-                    self.push(node);
-                }
-                0x8b => {
-                    let n = i32::from_le_bytes(self.array()?);
-                    let n = usize::try_from(n)
-                        .map_err(|_| invalid("LONG pickle has negative byte count"))?;
-                    if n > MAX_LONG_BYTES {
-                        return Err(PickleError::IntTooLong);
-                    }
-                    let node = long_binary(self.take(n)?)?;
-                    self.push(node);
-                }
-                b'F' => {
-                    let node = float_line(self.line()?)?;
-                    self.push(node);
-                }
-                b'G' => {
-                    let f = f64::from_be_bytes(self.array()?);
-                    self.push(Node::Float(f));
-                }
-                b'V' => {
-                    let s = raw_unicode_escape(self.line()?)?;
-                    self.push_str(&s);
-                }
-                0x8c => {
-                    let n = self.byte()?;
-                    let bytes = self.take(n.into())?;
-                    self.push_str(utf8(bytes)?);
-                }
-                b'X' => {
-                    let n = self.u32()?;
-                    let bytes = self.take(to_len(n.into())?)?;
-                    self.push_str(utf8(bytes)?);
-                }
-                0x8d => {
-                    let n = u64::from_le_bytes(self.array()?);
-                    let bytes = self.take(to_len(n)?)?;
-                    self.push_str(utf8(bytes)?);
-                }
-                b']' => self.push(Node::List(Vec::new())),
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.push(Node::List(items));
-                }
-                b'a' => {
-                    let item = self.pop()?;
-                    self.append(vec![item])?;
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    self.append(items)?;
-                }
-                b')' => self.push(Node::Tuple(Vec::new())),
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push(Node::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = usize::from(opcode - 0x84);
-                    if self.stack.len() < self.fence() + n {
-                        return Err(self.underflow());
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.push(Node::Tuple(items));
-                }
-                b'}' => self.push(Node::Dict(Vec::new())),
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    if !items.len().is_multiple_of(2) {
-                        return Err(invalid("odd number of items for DICT"));
-                    }
-                    let dict = self.add(Node::Dict(Vec::new()));
-                    self.set_items(dict, &items)?;
-                    self.stack.push(dict);
-                }
-                b's' => {
-                    let value = self.pop()?;
-                    let key = self.pop()?;
-                    let dict = self.top()?;
-                    self.set_items(dict, &[key, value])?;
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    let dict = self.top()?;
-                    if !items.is_empty() {
-                        self.set_items(dict, &items)?;
-                    }
-                }
-                b'p' => {
-                    let index = std::str::from_utf8(self.line()?)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .ok_or_else(|| invalid("PUT with an invalid index"))?;
-                    let index =
-                        u64::try_from(index).map_err(|_| invalid("negative PUT argument"))?;
-                    self.memo_put(index)?;
-                }
-                b'q' => {
-                    let index = self.byte()?;
-                    self.memo_put(index.into())?;
-                }
-                b'r' => {
-                    let index = self.u32()?;
-                    self.memo_put(index.into())?;
-                }
-                0x94 => {
-                    let index = u64::try_from(self.memo.len()).unwrap_or(u64::MAX);
-                    self.memo_put(index)?;
-                }
-                b'g' => {
-                    let line = self.line()?;
-                    let index = std::str::from_utf8(line)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .ok_or_else(|| {
-                            invalid(format!(
-                                "memo value not found at index {}",
-                                String::from_utf8_lossy(line)
-                            ))
-                        })?;
-                    self.memo_get(index)?;
-                }
-                b'h' => {
-                    let index = self.byte()?;
-                    self.memo_get(index.into())?;
-                }
-                b'j' => {
-                    let index = self.u32()?;
-                    self.memo_get(index.into())?;
-                }
-                _ => return Err(refusal(opcode)),
             }
         }
+    }
+
+    /// One opcode (not STOP): the new object it makes, if it makes one.
+    fn step(&mut self, opcode: u8) -> Result<Option<Node>> {
+        let node = match opcode {
+            b'I' => int_line(self.line()?)?,
+            b'J' => Node::Int(i32::from_le_bytes(self.array()?).into()),
+            b'K' => Node::Int(self.byte()?.into()),
+            b'M' => Node::Int(u16::from_le_bytes(self.array()?).into()),
+            b'L' => long_line(self.line()?)?,
+            0x8a => {
+                let n = self.byte()?;
+                long_binary(self.take(n.into())?)?
+            }
+            0x8b => {
+                let n = usize::try_from(i32::from_le_bytes(self.array()?))
+                    .map_err(|_| invalid("LONG pickle has negative byte count"))?;
+                if n > MAX_LONG_BYTES {
+                    return Err(PickleError::IntTooLong);
+                }
+                long_binary(self.take(n)?)?
+            }
+            b'F' => float_line(self.line()?)?,
+            b'G' => Node::Float(f64::from_be_bytes(self.array()?)),
+            b']' => Node::List(Vec::new()),
+            b')' => Node::Tuple(Vec::new()),
+            b'}' => Node::Dict(Vec::new()),
+            b'l' => Node::List(self.pop_mark()?),
+            b't' => Node::Tuple(self.pop_mark()?),
+            0x85..=0x87 => Node::Tuple(self.pop_n(usize::from(opcode - 0x84))?),
+            _ => {
+                self.stack_step(opcode)?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(node))
+    }
+
+    /// An opcode that makes no new object (a str is interned, not new).
+    fn stack_step(&mut self, opcode: u8) -> Result<()> {
+        match opcode {
+            0x80 => match self.byte()? {
+                0..=5 => Ok(()),
+                protocol => Err(invalid(format!("unsupported pickle protocol: {protocol}"))),
+            },
+            // FRAME: a length over what follows, whose opcodes are read as any others.
+            0x95 => match to_len(u64::from_le_bytes(self.array()?))? {
+                n if n <= self.input.len() - self.pos => Ok(()),
+                _ => Err(PickleError::Truncated),
+            },
+            b'(' => Ok(self.marks.push(self.stack.len())),
+            b'0' if self.marks.last() == Some(&self.stack.len()) => Ok(drop(self.marks.pop())),
+            b'0' => self.pop().map(drop),
+            b'1' => self.pop_mark().map(drop),
+            b'2' => self.top().map(|top| self.stack.push(top)),
+            b'N' => Ok(self.stack.push(NONE)),
+            0x88 => Ok(self.stack.push(TRUE)),
+            0x89 => Ok(self.stack.push(FALSE)),
+            b'V' => raw_unicode_escape(self.line()?).map(|s| self.push_str(&s)),
+            0x8c => {
+                let n = self.byte()?;
+                self.binunicode(n.into())
+            }
+            b'X' => {
+                let n = self.u32()?;
+                self.binunicode(n.into())
+            }
+            0x8d => {
+                let n = u64::from_le_bytes(self.array()?);
+                self.binunicode(n)
+            }
+            b'a' => self.pop_n(1).and_then(|items| self.append(items)),
+            b'e' => self.pop_mark().and_then(|items| self.append(items)),
+            b'd' => self.pop_mark().and_then(|items| self.dict(items)),
+            b's' => self.pop_n(2).and_then(|items| self.set_items_below(items)),
+            b'u' => self
+                .pop_mark()
+                .and_then(|items| self.set_items_below(items)),
+            b'p' => memo_index(self.line()?, "PUT").and_then(|i| self.memo_put(i)),
+            b'q' => self.byte().and_then(|i| self.memo_put(i.into())),
+            b'r' => self.u32().and_then(|i| self.memo_put(i.into())),
+            0x94 => self.memo_put(self.memo.len() as u64),
+            b'g' => memo_index(self.line()?, "GET").and_then(|i| self.memo_get(i)),
+            b'h' => self.byte().and_then(|i| self.memo_get(i.into())),
+            b'j' => self.u32().and_then(|i| self.memo_get(i.into())),
+            _ => Err(refusal(opcode)),
+        }
+    }
+
+    fn binunicode(&mut self, n: u64) -> Result<()> {
+        let bytes = self.take(to_len(n)?)?;
+        self.push_str(utf8(bytes)?);
+        Ok(())
+    }
+
+    /// The tree under `root`, shared objects copied, within the limits.
+    fn build(&self, root: usize) -> Result<PyValue> {
+        let mut builder = Builder {
+            nodes: &self.nodes,
+            on_path: vec![false; self.nodes.len()],
+            values: 0,
+            string_bytes: 0,
+        };
+        builder.build(root, 0)
     }
 }
 
@@ -541,67 +454,78 @@ fn to_len(n: u64) -> Result<usize> {
     usize::try_from(n).map_err(|_| PickleError::Truncated)
 }
 
+/// PUT's and GET's decimal index.
+fn memo_index(line: &[u8], opcode: &str) -> Result<u64> {
+    match std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        Some(i) if i < 0 && opcode == "PUT" => Err(invalid("negative PUT argument")),
+        Some(i) => {
+            u64::try_from(i).map_err(|_| invalid(format!("memo value not found at index {i}")))
+        }
+        None => Err(invalid(format!("{opcode} argument is not a decimal int"))),
+    }
+}
+
 /// Why an opcode outside the data subset is refused.
 fn refusal(opcode: u8) -> PickleError {
-    let callable = |name| PickleError::NeedsCallable(name);
-    let unsupported = |opcode, what| PickleError::UnsupportedType { opcode, what };
-    match opcode {
-        b'c' => callable("GLOBAL"),
-        0x93 => callable("STACK_GLOBAL"),
-        b'R' => callable("REDUCE"),
-        b'b' => callable("BUILD"),
-        b'i' => callable("INST"),
-        b'o' => callable("OBJ"),
-        0x81 => callable("NEWOBJ"),
-        0x92 => callable("NEWOBJ_EX"),
-        0x82 => callable("EXT1"),
-        0x83 => callable("EXT2"),
-        0x84 => callable("EXT4"),
-        b'P' => callable("PERSID"),
-        b'Q' => callable("BINPERSID"),
-        b'C' => unsupported("SHORT_BINBYTES", "bytes"),
-        b'B' => unsupported("BINBYTES", "bytes"),
-        0x8e => unsupported("BINBYTES8", "bytes"),
-        0x96 => unsupported("BYTEARRAY8", "a bytearray"),
-        0x8f => unsupported("EMPTY_SET", "a set"),
-        0x90 => unsupported("ADDITEMS", "a set"),
-        0x91 => unsupported("FROZENSET", "a frozenset"),
-        b'S' => unsupported("STRING", "a Python 2 str"),
-        b'T' => unsupported("BINSTRING", "a Python 2 str"),
-        b'U' => unsupported("SHORT_BINSTRING", "a Python 2 str"),
-        0x97 => unsupported("NEXT_BUFFER", "an out-of-band buffer"),
-        0x98 => unsupported("READONLY_BUFFER", "an out-of-band buffer"),
-        _ => PickleError::UnknownOpcode(opcode),
+    let (name, what) = match opcode {
+        b'c' => ("GLOBAL", None),
+        0x93 => ("STACK_GLOBAL", None),
+        b'R' => ("REDUCE", None),
+        b'b' => ("BUILD", None),
+        b'i' => ("INST", None),
+        b'o' => ("OBJ", None),
+        0x81 => ("NEWOBJ", None),
+        0x92 => ("NEWOBJ_EX", None),
+        0x82 => ("EXT1", None),
+        0x83 => ("EXT2", None),
+        0x84 => ("EXT4", None),
+        b'P' => ("PERSID", None),
+        b'Q' => ("BINPERSID", None),
+        b'C' => ("SHORT_BINBYTES", Some("bytes")),
+        b'B' => ("BINBYTES", Some("bytes")),
+        0x8e => ("BINBYTES8", Some("bytes")),
+        0x96 => ("BYTEARRAY8", Some("a bytearray")),
+        0x8f => ("EMPTY_SET", Some("a set")),
+        0x90 => ("ADDITEMS", Some("a set")),
+        0x91 => ("FROZENSET", Some("a frozenset")),
+        b'S' => ("STRING", Some("a Python 2 str")),
+        b'T' => ("BINSTRING", Some("a Python 2 str")),
+        b'U' => ("SHORT_BINSTRING", Some("a Python 2 str")),
+        0x97 => ("NEXT_BUFFER", Some("an out-of-band buffer")),
+        0x98 => ("READONLY_BUFFER", Some("an out-of-band buffer")),
+        _ => return PickleError::UnknownOpcode(opcode),
+    };
+    match what {
+        None => PickleError::NeedsCallable(name),
+        Some(what) => PickleError::UnsupportedType { opcode: name, what },
     }
 }
 
 /// UTF-8 as Python's pickle writes it ('surrogatepass': a lone surrogate is refused).
 fn utf8(bytes: &[u8]) -> Result<&str> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let rest = &bytes[e.valid_up_to()..];
-        if rest.len() >= 3 && rest[0] == 0xED && (0xA0..0xC0).contains(&rest[1]) {
-            PickleError::LoneSurrogate
-        } else {
-            invalid("str is not valid UTF-8")
-        }
+    std::str::from_utf8(bytes).map_err(|e| match &bytes[e.valid_up_to()..] {
+        [0xED, 0xA0..=0xBF, _, ..] => PickleError::LoneSurrogate,
+        _ => invalid("str is not valid UTF-8"),
     })
 }
 
-/// Canonical decimal (`-?(0|[1-9][0-9]*)`) or None.
+/// Canonical decimal (`-?(0|[1-9][0-9]*)`), or None.
 fn canonical_int(text: &[u8]) -> Option<&str> {
-    let digits = text.strip_prefix(b"-").unwrap_or(text);
-    let ok = match digits {
+    let ok = match text.strip_prefix(b"-").unwrap_or(text) {
         [b'0'] => true,
         [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
         _ => false,
     };
-    if !ok {
-        return None;
-    }
-    std::str::from_utf8(text).ok()
+    ok.then(|| std::str::from_utf8(text).ok()).flatten()
 }
 
-fn checked_int(text: &str) -> Result<Node> {
+/// Canonical decimal text as an Int or BigInt node, within Python's digit limit.
+fn int_node(text: &[u8], opcode: &str) -> Result<Node> {
+    let text = canonical_int(text)
+        .ok_or_else(|| invalid(format!("{opcode} argument is not a decimal int")))?;
     if text.trim_start_matches('-').len() > MAX_INT_DIGITS {
         return Err(PickleError::IntTooLong);
     }
@@ -612,159 +536,129 @@ fn checked_int(text: &str) -> Result<Node> {
     })
 }
 
-/// INT's text: `00`/`01` (and, as CPython reads it, `-0`) are False/True. Only the forms
-/// Python writes: CPython also reads `007` as octal, `+1` and ` 1`, which no pickler writes.
+/// INT's text: `00`/`01` (and, as CPython reads it, `-0`) are False/True. Decimal only:
+/// CPython also reads `007` (octal), `+1` and ` 1`, which no pickler writes.
 fn int_line(line: &[u8]) -> Result<Node> {
     match line {
-        b"00" | b"-0" => return Ok(Node::Bool(false)),
-        b"01" => return Ok(Node::Bool(true)),
-        _ => {}
+        b"00" | b"-0" => Ok(Node::Bool(false)),
+        b"01" => Ok(Node::Bool(true)),
+        _ => int_node(line, "INT"),
     }
-    let text = canonical_int(line).ok_or_else(|| invalid("INT argument is not a decimal int"))?;
-    checked_int(text)
 }
 
-/// LONG's text (its trailing 'L' stripped): decimal, as Python writes it.
-fn long_text(text: &[u8]) -> Result<Node> {
-    let text = canonical_int(text).ok_or_else(|| invalid("LONG argument is not a decimal int"))?;
-    if text == "-0" {
-        return Ok(Node::Int(0));
+/// LONG's text, its trailing 'L' optional: decimal, as Python writes it.
+fn long_line(line: &[u8]) -> Result<Node> {
+    match line.strip_suffix(b"L").unwrap_or(line) {
+        b"-0" => Ok(Node::Int(0)),
+        digits => int_node(digits, "LONG"),
     }
-    checked_int(text)
 }
 
-/// FLOAT's text, as Python's float(): overflow (`1e400`) is an error there, so here too.
+/// FLOAT's text, as Python's float(); an overflow (`1e400`) is an error there, so here too.
 fn float_line(line: &[u8]) -> Result<Node> {
-    let text = std::str::from_utf8(line).map_err(|_| invalid("FLOAT argument is not text"))?;
+    let text = std::str::from_utf8(line).unwrap_or("");
     let f: f64 = text
         .parse()
         .map_err(|_| invalid("could not convert FLOAT argument to float"))?;
-    let named_infinity = text.trim_start_matches(['-', '+']).to_ascii_lowercase();
-    if f.is_infinite() && named_infinity != "inf" && named_infinity != "infinity" {
+    let named = text.trim_start_matches(['-', '+']).to_ascii_lowercase();
+    if f.is_infinite() && named != "inf" && named != "infinity" {
         return Err(invalid("FLOAT value too large to convert to float"));
     }
     Ok(Node::Float(f))
 }
 
 /// Python's 'raw-unicode-escape' decoding: bytes are Latin-1 but for `\uXXXX` and
-/// `\UXXXXXXXX`; a backslash before anything else stays (with what follows it).
+/// `\UXXXXXXXX`; a backslash before anything else stays, with what follows it.
 fn raw_unicode_escape(bytes: &[u8]) -> Result<String> {
     let mut out = String::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        i += 1;
-        if b != b'\\' || i >= bytes.len() {
-            out.push(char::from(b));
-            continue;
-        }
-        let count = match bytes[i] {
-            b'u' => 4,
-            b'U' => 8,
-            other => {
-                out.push('\\');
-                out.push(char::from(other));
+        let count = match bytes[i..] {
+            [b'\\', b'u', ..] => 4,
+            [b'\\', b'U', ..] => 8,
+            [b'\\', other, ..] => {
+                out.extend(['\\', char::from(other)]);
+                i += 2;
+                continue;
+            }
+            [b, ..] => {
+                out.push(char::from(b));
                 i += 1;
                 continue;
             }
+            [] => break,
         };
-        i += 1;
-        let hex = bytes
-            .get(i..i + count)
+        let hex = bytes.get(i + 2..i + 2 + count);
+        let code = hex
+            .and_then(|h| u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+            .filter(|_| hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)))
             .ok_or_else(|| invalid("truncated \\uXXXX escape in UNICODE"))?;
-        let mut code: u32 = 0;
-        for &h in hex {
-            let digit = char::from(h)
-                .to_digit(16)
-                .ok_or_else(|| invalid("truncated \\uXXXX escape in UNICODE"))?;
-            code = code * 16 + digit;
-        }
-        i += count;
         if code > 0x10FFFF {
             return Err(invalid("\\Uxxxxxxxx out of range in UNICODE"));
         }
         out.push(char::from_u32(code).ok_or(PickleError::LoneSurrogate)?);
+        i += 2 + count;
     }
     Ok(out)
 }
 
+const BILLION: u64 = 1_000_000_000;
+
+/// Two's complement negation, little-endian.
+fn negate(bytes: &mut [u8]) {
+    let mut carry = true;
+    for b in bytes {
+        (*b, carry) = (!*b).overflowing_add(u8::from(carry));
+    }
+}
+
 /// LONG1/LONG4's argument: a little-endian two's complement int of any length.
 fn long_binary(bytes: &[u8]) -> Result<Node> {
-    let Some(&last) = bytes.last() else {
-        return Ok(Node::Int(0));
-    };
-    let negative = last & 0x80 != 0;
+    let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
     if bytes.len() <= 8 {
         let mut buf = [if negative { 0xFF } else { 0 }; 8];
         buf[..bytes.len()].copy_from_slice(bytes);
         return Ok(Node::Int(i64::from_le_bytes(buf)));
     }
-    // The magnitude in 32-bit limbs, least significant first.
-    let mut limbs: Vec<u32> = bytes
-        .chunks(4)
-        .map(|chunk| {
-            let mut buf = [if negative { 0xFF } else { 0 }; 4];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            u32::from_le_bytes(buf)
-        })
-        .collect();
+    let mut magnitude = bytes.to_vec();
     if negative {
-        let mut carry = true;
-        for limb in &mut limbs {
-            let (sum, overflow) = (!*limb).overflowing_add(u32::from(carry));
-            *limb = sum;
-            carry = overflow;
-        }
+        negate(&mut magnitude);
     }
-    while limbs.last() == Some(&0) {
-        limbs.pop();
+    while magnitude.last() == Some(&0) {
+        magnitude.pop();
     }
-    // 2**14285 > 10**4300: longer is over Python's digit limit before any division.
-    let bits = limbs
+    if magnitude.is_empty() {
+        return Ok(Node::Int(0));
+    }
+    let bits = magnitude
         .last()
-        .map_or(0, |l| limbs.len() * 32 - l.leading_zeros() as usize);
-    if bits > 14285 {
+        .map_or(0, |b| magnitude.len() * 8 - b.leading_zeros() as usize);
+    if bits > MAX_INT_BITS {
         return Err(PickleError::IntTooLong);
     }
-    if limbs.len() <= 2 {
-        let magnitude = limbs
-            .iter()
-            .rev()
-            .fold(0u64, |acc, &l| (acc << 32) | u64::from(l));
-        let value = if negative {
-            -i128::from(magnitude)
-        } else {
-            i128::from(magnitude)
-        };
-        if let Ok(i) = i64::try_from(value) {
-            return Ok(Node::Int(i));
-        }
-    }
+    // Base-10**9 digits, least significant first, by long division of the bytes.
     let mut chunks = Vec::new();
-    while !limbs.is_empty() {
+    while !magnitude.is_empty() {
         let mut rem = 0u64;
-        for limb in limbs.iter_mut().rev() {
-            let cur = (rem << 32) | u64::from(*limb);
-            *limb = u32::try_from(cur / 1_000_000_000).unwrap_or(u32::MAX);
-            rem = cur % 1_000_000_000;
+        for b in magnitude.iter_mut().rev() {
+            let cur = (rem << 8) | u64::from(*b);
+            *b = u8::try_from(cur / BILLION).unwrap_or(u8::MAX);
+            rem = cur % BILLION;
         }
         chunks.push(rem);
-        while limbs.last() == Some(&0) {
-            limbs.pop();
+        while magnitude.last() == Some(&0) {
+            magnitude.pop();
         }
     }
-    let mut text = String::with_capacity(chunks.len() * 9 + 1);
-    if negative {
-        text.push('-');
-    }
+    let mut text = String::from(if negative { "-" } else { "" });
     for (i, chunk) in chunks.iter().rev().enumerate() {
-        if i == 0 {
-            text.push_str(&chunk.to_string());
+        let _ = if i == 0 {
+            write!(text, "{chunk}")
         } else {
-            text.push_str(&format!("{chunk:09}"));
-        }
+            write!(text, "{chunk:09}")
+        };
     }
-    checked_int(&text)
+    int_node(text.as_bytes(), "LONG")
 }
 
 /// Turns the decoded objects into a tree, copying shared ones, within the limits.
@@ -790,11 +684,16 @@ impl Builder<'_> {
 
     fn build(&mut self, index: usize, depth: usize) -> Result<PyValue> {
         let node = &self.nodes[index];
-        let string_bytes = match node {
-            Node::Str(s) => s.len(),
-            _ => 0,
-        };
-        self.count(string_bytes)?;
+        self.count(if let Node::Str(s) = node { s.len() } else { 0 })?;
+        if matches!(node, Node::List(_) | Node::Tuple(_) | Node::Dict(_)) {
+            if self.on_path[index] {
+                return Err(PickleError::Recursive);
+            }
+            if depth >= MAX_DEPTH {
+                return Err(PickleError::TooBig("nested more than 127 deep"));
+            }
+            self.on_path[index] = true;
+        }
         let value = match node {
             Node::None => PyValue::None,
             Node::Bool(b) => PyValue::Bool(*b),
@@ -803,16 +702,13 @@ impl Builder<'_> {
             Node::Float(f) => PyValue::Float(*f),
             Node::Str(s) => PyValue::Str(String::from(&**s)),
             Node::List(items) | Node::Tuple(items) => {
-                self.enter(index, depth)?;
                 let mut list = Vec::with_capacity(items.len().min(MAX_NODES));
                 for &item in items {
                     list.push(self.build(item, depth + 1)?);
                 }
-                self.on_path[index] = false;
                 PyValue::List(list)
             }
             Node::Dict(entries) => {
-                self.enter(index, depth)?;
                 let mut dict = Vec::with_capacity(entries.len().min(MAX_NODES));
                 for &(key, value) in entries {
                     let Node::Str(k) = &self.nodes[key] else {
@@ -821,22 +717,11 @@ impl Builder<'_> {
                     self.count(k.len())?;
                     dict.push((String::from(&**k), self.build(value, depth + 1)?));
                 }
-                self.on_path[index] = false;
                 PyValue::Dict(dict)
             }
         };
+        self.on_path[index] = false;
         Ok(value)
-    }
-
-    fn enter(&mut self, index: usize, depth: usize) -> Result<()> {
-        if self.on_path[index] {
-            return Err(PickleError::Recursive);
-        }
-        if depth >= MAX_DEPTH {
-            return Err(PickleError::TooBig("nested more than 127 deep"));
-        }
-        self.on_path[index] = true;
-        Ok(())
     }
 }
 
@@ -864,17 +749,14 @@ fn write(value: &PyValue, out: &mut Vec<u8>) {
         PyValue::Int(i) => write_int(*i, out),
         PyValue::BigInt(digits) => match encode_decimal(digits) {
             Some(bytes) => write_long(&bytes, out),
-            None => {
-                out.push(b'L');
-                out.extend_from_slice(digits.as_bytes());
-                out.extend_from_slice(b"L\n");
-            }
+            None => out.extend_from_slice(format!("L{digits}L\n").as_bytes()),
         },
         PyValue::Float(f) => {
             out.push(b'G');
             out.extend_from_slice(&f.to_be_bytes());
         }
         PyValue::Str(s) => write_str(s, out),
+        // CPython's batch_list_exact: one item is an APPEND, more go in MARK ... APPENDS.
         PyValue::List(items) => {
             out.push(b']');
             if let [item] = &items[..] {
@@ -888,6 +770,9 @@ fn write(value: &PyValue, out: &mut Vec<u8>) {
                 out.push(b'e');
             }
         }
+        // CPython's batch_dict_exact: the same, but after a full batch it opens another, so
+        // a multiple of 1000 items ends with an empty MARK SETITEMS. Kept, to write what it
+        // writes.
         PyValue::Dict(entries) => {
             out.push(b'}');
             if let [(key, value)] = &entries[..] {
@@ -896,21 +781,16 @@ fn write(value: &PyValue, out: &mut Vec<u8>) {
                 out.push(b's');
                 return;
             }
-            // CPython's batch_dict_exact: after a full batch it opens another, so a
-            // multiple of 1000 items ends with an empty MARK SETITEMS. Kept, to write what it writes.
-            let mut rest = &entries[..];
-            while !rest.is_empty() {
-                let (batch, tail) = rest.split_at(rest.len().min(BATCH));
+            for (i, batch) in entries.chunks(BATCH).enumerate() {
                 out.push(b'(');
                 for (key, value) in batch {
                     write_str(key, out);
                     write(value, out);
                 }
                 out.push(b'u');
-                if tail.is_empty() && batch.len() == BATCH {
+                if (i + 1) * BATCH == entries.len() {
                     out.extend_from_slice(b"(u");
                 }
-                rest = tail;
             }
         }
     }
@@ -926,23 +806,22 @@ fn write_int(i: i64, out: &mut Vec<u8>) {
         out.push(b'J');
         out.extend_from_slice(&small.to_le_bytes());
     } else {
-        let bytes = i.to_le_bytes();
-        write_long(&minimal_twos_complement(&bytes), out);
+        write_long(&minimal_twos_complement(i.to_le_bytes().to_vec()), out);
     }
 }
 
 fn write_str(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
-    if let Ok(n) = u8::try_from(bytes.len()) {
+    let len = s.len();
+    if let Ok(n) = u8::try_from(len) {
         out.extend_from_slice(&[0x8c, n]);
-    } else if let Ok(n) = u32::try_from(bytes.len()) {
+    } else if let Ok(n) = u32::try_from(len) {
         out.push(b'X');
         out.extend_from_slice(&n.to_le_bytes());
     } else {
         out.push(0x8d);
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(len as u64).to_le_bytes());
     }
-    out.extend_from_slice(bytes);
+    out.extend_from_slice(s.as_bytes());
 }
 
 fn write_long(bytes: &[u8], out: &mut Vec<u8>) {
@@ -957,56 +836,43 @@ fn write_long(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Python's `encode_long`: the shortest little-endian two's complement that keeps the sign.
-fn minimal_twos_complement(bytes: &[u8]) -> Vec<u8> {
-    let mut bytes = bytes.to_vec();
+fn minimal_twos_complement(mut bytes: Vec<u8>) -> Vec<u8> {
     let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
-    let filler = if negative { 0xFF } else { 0 };
-    while bytes.len() > 1 {
-        let n = bytes.len();
-        if bytes[n - 1] == filler && (bytes[n - 2] & 0x80 != 0) == negative {
-            bytes.pop();
-        } else {
+    let fill = if negative { 0xFF } else { 0 };
+    while let [.., next, last] = bytes[..] {
+        if last != fill || (next & 0x80 != 0) != negative {
             break;
         }
+        bytes.pop();
     }
     bytes
 }
 
 /// Canonical decimal text as [`minimal_twos_complement`] bytes, or None if it is not.
 fn encode_decimal(text: &str) -> Option<Vec<u8>> {
-    let digits = canonical_int(text.as_bytes())?;
-    let negative = digits.starts_with('-');
-    let digits = digits.trim_start_matches('-').as_bytes();
-    // Magnitude in 32-bit limbs, least significant first: limbs * 10**9 + chunk per chunk.
-    let mut limbs: Vec<u32> = Vec::new();
-    let head = digits.len() % 9;
-    let chunks = std::iter::once(&digits[..head]).chain(digits[head..].chunks(9));
-    for chunk in chunks.filter(|c| !c.is_empty()) {
-        let (scale, value) = chunk.iter().fold((1u64, 0u64), |(s, v), &d| {
-            (s * 10, v * 10 + u64::from(d - b'0'))
-        });
-        let mut carry = value;
-        for limb in &mut limbs {
-            let cur = u64::from(*limb) * scale + carry;
-            *limb = cur as u32;
-            carry = cur >> 32;
+    let text = canonical_int(text.as_bytes())?;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    // The magnitude, little-endian: times ten plus the digit, digit by digit.
+    let mut bytes: Vec<u8> = Vec::new();
+    for digit in digits.bytes() {
+        let mut carry = u32::from(digit - b'0');
+        for b in &mut bytes {
+            let cur = u32::from(*b) * 10 + carry;
+            *b = cur.to_le_bytes()[0];
+            carry = cur >> 8;
         }
         if carry > 0 {
-            limbs.push(carry as u32);
+            bytes.push(carry.to_le_bytes()[0]);
         }
     }
-    // One spare byte for the sign bit, then two's complement for negatives.
-    let mut bytes: Vec<u8> = limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
-    bytes.push(0);
+    bytes.push(0); // room for the sign bit
     if negative {
-        let mut carry = true;
-        for b in &mut bytes {
-            let (sum, overflow) = (!*b).overflowing_add(u8::from(carry));
-            *b = sum;
-            carry = overflow;
-        }
+        negate(&mut bytes);
     }
-    Some(minimal_twos_complement(&bytes))
+    Some(minimal_twos_complement(bytes))
 }
 
 #[cfg(test)]
