@@ -359,3 +359,64 @@ async fn the_session_cache_alias_is_what_counts() {
     let got = b.get(&django.base, "/get", &[("key", "a")]).await;
     assert_eq!(got["value"], json!(1));
 }
+
+/// `SECRET_KEY` rotation on `cached_db`: both sides move to a new key with the old one in
+/// `SECRET_KEY_FALLBACKS`. Django keeps answering from its (unsigned) cache entry; a Rust
+/// write re-signs the row with the new key and deletes the entry, and Django then reads the
+/// re-signed row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_secret_key_rotation() {
+    let Some(python) = python() else { return };
+    let Some(redis_url) = harness::redis_url() else {
+        return;
+    };
+    let tmp = TempDir::new("cached-db-rotation");
+    let prefix = format!("t{}", &random()[..12]);
+    let _redis = RedisPrefix::new(&redis_url, &prefix);
+    let (k1, k2) = secrets();
+    let old = Settings::new(&k1, "cached_db", &tmp.sqlite_url()).with_cache(
+        "django_redis",
+        &redis_url,
+        &prefix,
+        1,
+    );
+    let b = Browser::new();
+    let key = {
+        let django = Django::start(&python, &old, tmp.path()).await;
+        let rust = rust_server(&old).await;
+        b.get(
+            &django.base,
+            "/set",
+            &[("key", "d"), ("value", r#""django-k1""#)],
+        )
+        .await;
+        b.get(&rust, "/set", &[("key", "r"), ("value", r#""rust-k1""#)])
+            .await;
+        // Django reads it back, so its cache holds it when the secrets change.
+        b.get(&django.base, "/get", &[("key", "r")]).await;
+        b.key()
+    };
+
+    let new = old.clone().with_secret(&k2, &[&k1]);
+    let django = Django::serve(&python, &new, tmp.path()).await;
+    let rust = rust_server(&new).await;
+    let all = b.get(&rust, "/all", &[]).await;
+    assert_eq!(
+        (all["items"]["d"].clone(), all["items"]["r"].clone()),
+        (json!("django-k1"), json!("rust-k1")),
+        "the row signed with the old key reads through the fallback: {:?}",
+        all.body
+    );
+    b.get(&rust, "/set", &[("key", "r2"), ("value", r#""rust-k2""#)])
+        .await;
+    assert_eq!(b.key(), key);
+    let entry = stored(&django, &key).await;
+    assert_eq!(entry["cache_present"], json!(false), "{entry}");
+    let all = b.get(&django.base, "/all", &[]).await;
+    assert_eq!(all["items"]["r2"], json!("rust-k2"), "{:?}", all.body);
+    // Without the fallback, the row Rust re-signed still loads: it is signed with k2.
+    let only_k2 = old.clone().with_secret(&k2, &[]);
+    let rust_only_k2 = rust_server(&only_k2).await;
+    let got = b.get(&rust_only_k2, "/get", &[("key", "r2")]).await;
+    assert_eq!(got["value"], json!("rust-k2"));
+}
