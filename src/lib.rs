@@ -49,6 +49,7 @@
 
 mod config;
 mod cookie;
+mod dict_key;
 #[cfg(feature = "django")]
 pub mod django;
 mod error;
@@ -62,6 +63,7 @@ pub mod signing;
 pub mod store;
 
 pub use config::{SameSite, SessionConfig};
+pub use dict_key::DictKey;
 pub use error::{BoxError, Error};
 pub use expiry::Expiry;
 pub use key::SessionKey;

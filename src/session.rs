@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 use crate::expiry::{self, CREATED_KEY, EXPIRY_KEY, Expiry};
 use crate::store::{Data, DynStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
-use crate::{Error, SessionConfig, SessionKey};
+use crate::{DictKey, Error, SessionConfig, SessionKey};
 
 /// Django's test-cookie key and value.
 const TEST_COOKIE_NAME: &str = "testcookie";
@@ -230,14 +230,14 @@ impl State {
     }
 
     /// Takes the key borrowed: replacing a value needs no new `String`.
-    fn set<K: AsRef<str> + Into<String>>(&mut self, key: K, value: Value) {
+    fn set<K: DictKey>(&mut self, key: K, value: Value) {
         self.changes.touch(key.as_ref());
         let data = self.data();
         if data.is_empty() {
             // The first key: a map sized for it (on its own an `IndexMap` reserves room for
             // three entries, about 340 bytes that a one-key session keeps for its lifetime).
             let mut first = Map::with_capacity(1);
-            first.insert(key.into(), value);
+            first.insert(key.into_key(), value);
             *data = Arc::new(first);
             self.modified = true;
             return;
@@ -246,7 +246,7 @@ impl State {
         match data.get_mut(key.as_ref()) {
             Some(slot) => *slot = value,
             None => {
-                data.insert(key.into(), value);
+                data.insert(key.into_key(), value);
             }
         }
         self.modified = true;
@@ -442,7 +442,7 @@ impl Session {
     /// serde_json would store `null`).
     pub fn insert<T: Serialize>(
         &self,
-        key: impl AsRef<str> + Into<String>,
+        key: impl DictKey,
         value: T,
     ) -> Result<(), Error> {
         let value = to_value(key.as_ref(), value)?;
@@ -451,7 +451,7 @@ impl Session {
     }
 
     /// `session[key] = value` with a raw JSON value.
-    pub fn insert_value(&self, key: impl AsRef<str> + Into<String>, value: Value) {
+    pub fn insert_value(&self, key: impl DictKey, value: Value) {
         self.state().set(key, value);
     }
 
@@ -494,13 +494,13 @@ impl Session {
     pub fn update<I, K, V>(&self, items: I) -> Result<(), Error>
     where
         I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
+        K: DictKey,
         V: Serialize,
     {
         let pairs = items
             .into_iter()
             .map(|(k, v)| {
-                let k = k.into();
+                let k = k.into_key();
                 let v = to_value(&k, v)?;
                 Ok((k, v))
             })
