@@ -12,11 +12,11 @@ use crate::Error;
 /// The alphabet of generated keys: lowercase so that case-insensitive stores are safe.
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Length of a generated key: 32 symbols of 36, about 165 bits.
-pub const GENERATED_LEN: usize = 32;
+pub(crate) const GENERATED_LEN: usize = 32;
 /// Shortest key Django accepts.
-pub const MIN_LEN: usize = 8;
+pub(crate) const MIN_LEN: usize = 8;
 /// Longest key Django's `session_key varchar(40)` column holds.
-pub const MAX_LEN: usize = 40;
+pub(crate) const MAX_LEN: usize = 40;
 
 /// The key that names a session in its store, as carried by the session cookie.
 ///

@@ -12,6 +12,8 @@
 //! | `/d` | reads `counter`, stores `counter + 1` | d |
 //! | `/e` | inserts `user_id = 42` | e (no cookie: a new session) |
 
+// Helpers shared by several binaries: `pub` so each can use them.
+#![allow(unreachable_pub)]
 // Each bench binary uses a different part of this module.
 #![allow(dead_code)]
 

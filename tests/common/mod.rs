@@ -1,6 +1,8 @@
 //! Shared helpers for the HTTP integration tests: a real server on a loopback port, a store
 //! wrapper that counts calls, a store that always fails, and `Set-Cookie` / `Vary` parsing.
 
+// Helpers shared by several binaries: `pub` so each can use them.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::sync::Arc;

@@ -3,6 +3,9 @@
 //! server mirroring its endpoints, one cookie jar shared by both, and direct looks at the
 //! shared database and directory.
 
+// Helpers shared by several binaries: `pub` so each can use them.
+#![allow(unreachable_pub)]
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
