@@ -440,11 +440,7 @@ impl Session {
     /// `session[key] = value`. Sets `modified`, even when the value is unchanged. A value
     /// holding NaN or an infinity is refused with [`Error::Serde`] (JSON has no such number;
     /// serde_json would store `null`).
-    pub fn insert<T: Serialize>(
-        &self,
-        key: impl DictKey,
-        value: T,
-    ) -> Result<(), Error> {
+    pub fn insert<T: Serialize>(&self, key: impl DictKey, value: T) -> Result<(), Error> {
         let value = to_value(key.as_ref(), value)?;
         self.state().set(key, value);
         Ok(())
