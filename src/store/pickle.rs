@@ -392,14 +392,21 @@ impl<'a> Machine<'a> {
                 n if n <= self.input.len() - self.pos => Ok(()),
                 _ => Err(PickleError::Truncated),
             },
-            b'(' => Ok(self.marks.push(self.stack.len())),
-            b'0' if self.marks.last() == Some(&self.stack.len()) => Ok(drop(self.marks.pop())),
+            b'(' => {
+                self.marks.push(self.stack.len());
+                Ok(())
+            }
+            // POP takes a MARK off when one is on top, as CPython does.
+            b'0' if self.marks.last() == Some(&self.stack.len()) => {
+                self.marks.pop();
+                Ok(())
+            }
             b'0' => self.pop().map(drop),
             b'1' => self.pop_mark().map(drop),
-            b'2' => self.top().map(|top| self.stack.push(top)),
-            b'N' => Ok(self.stack.push(NONE)),
-            0x88 => Ok(self.stack.push(TRUE)),
-            0x89 => Ok(self.stack.push(FALSE)),
+            b'2' => self.top().and_then(|top| self.push_index(top)),
+            b'N' => self.push_index(NONE),
+            0x88 => self.push_index(TRUE),
+            0x89 => self.push_index(FALSE),
             b'V' => raw_unicode_escape(self.line()?).map(|s| self.push_str(&s)),
             0x8c => {
                 let n = self.byte()?;
@@ -429,6 +436,11 @@ impl<'a> Machine<'a> {
             b'j' => self.u32().and_then(|i| self.memo_get(i.into())),
             _ => Err(refusal(opcode)),
         }
+    }
+
+    fn push_index(&mut self, index: usize) -> Result<()> {
+        self.stack.push(index);
+        Ok(())
     }
 
     fn binunicode(&mut self, n: u64) -> Result<()> {

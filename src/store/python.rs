@@ -5,10 +5,11 @@
 //! `Infinity` and `-Infinity`. [`PyValue`] holds all of it, so that a record read here and
 //! written back is byte for byte what Python would write.
 //!
-//! Two limits make Python's own refusals ours, so that every value read here can be written
-//! back and read again, as JSON and as a pickle: containers nest at most [`MAX_DEPTH`] deep
-//! (serde_json's limit), and integers have at most [`MAX_INT_DIGITS`] digits (Python's
-//! `sys.get_int_max_str_digits()`: beyond it `json.loads` and `json.dumps` raise).
+//! Two limits keep every value read here writable and readable again, as JSON (serde_json's
+//! too) and as a pickle: containers nest at most [`MAX_DEPTH`] deep (serde_json's limit;
+//! Python's is its recursion limit, near 1000), and ints have at most [`MAX_INT_DIGITS`]
+//! digits (Python's own `sys.get_int_max_str_digits()`: beyond it `json.loads` and
+//! `json.dumps` raise).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
