@@ -76,6 +76,8 @@ pub use store::CookieStore;
 pub use store::FileStore;
 #[cfg(feature = "memory")]
 pub use store::MemoryStore;
+#[cfg(feature = "mysql")]
+pub use store::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

@@ -5,14 +5,16 @@
 //!
 //! Each test starts its own Django process (`manage.py migrate`, then `runserver
 //! --noreload` on a free port; killed on drop) and its own Rust server, on resources of its
-//! own (a temporary directory with the SQLite file and the session files; a PostgreSQL
-//! database created for the test and dropped after).
+//! own (a temporary directory with the SQLite file and the session files; a PostgreSQL or
+//! MariaDB database created for the test and dropped after).
 //!
 //! Needs the venv python: `SESSIONBASE_DJANGO_PYTHON`, or what
 //! `tests/django_project/setup.sh` prints. Without it the tests say so on stderr and pass,
 //! except in CI (`CI` set), where they fail. The PostgreSQL scenario needs `DATABASE_URL`
 //! (e.g. `postgres://postgres@127.0.0.1:5432/test`, a role allowed to create databases);
-//! without it that scenario is skipped with a message. The `cached_db` and `cache` engines
+//! without it that scenario is skipped with a message. The MySQL/MariaDB scenario needs
+//! `MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`, a user allowed to create
+//! databases), and is skipped with a message without it. The `cached_db` and `cache` engines
 //! run on the Redis of `REDIS_URL` through Django's own cache backends (`caches.rs`);
 //! without it those are skipped with a message.
 
@@ -355,7 +357,7 @@ async fn signed_cookies_values_both_ways_and_key_rotation() {
     }
 }
 
-// ----- 2. db engine (SQLite, PostgreSQL) -----
+// ----- 2. db engine (SQLite, PostgreSQL, MySQL/MariaDB) -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_engine_on_sqlite() {
@@ -373,6 +375,18 @@ async fn db_engine_on_postgres() {
     };
     let database = harness::PgDatabase::create(&admin_url).await;
     let tmp = TempDir::new("db-postgres");
+    db_engine_scenario(&python, tmp.path(), &database.url).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_engine_on_mysql() {
+    let Some(python) = python() else { return };
+    let Some(admin_url) = harness::mysql_url() else {
+        return;
+    };
+    let database = harness::MySqlDatabase::create(&admin_url).await;
+    let tmp = TempDir::new("db-mysql");
     db_engine_scenario(&python, tmp.path(), &database.url).await;
 }
 

@@ -20,6 +20,12 @@ fn not_run() -> Vec<String> {
         "postgres",
         "DATABASE_URL",
     );
+    check(
+        "MySQL/MariaDB",
+        cfg!(feature = "mysql"),
+        "mysql",
+        "MYSQL_URL",
+    );
     check("Redis", cfg!(feature = "redis"), "redis", "REDIS_URL");
     missing
 }

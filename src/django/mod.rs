@@ -125,7 +125,8 @@ pub struct DjangoConfig {
     /// `SESSION_FILE_PATH` (default: the system temporary directory, as in Django).
     pub session_file_path: Option<PathBuf>,
     /// The database of `DATABASES["default"]` for the db engines, as a URL:
-    /// `sqlite:///path/to/db.sqlite3` or `postgres://user@host:5432/name`.
+    /// `sqlite:///path/to/db.sqlite3`, `postgres://user@host:5432/name` or
+    /// `mysql://user@host:3306/name` (MySQL or MariaDB).
     pub database_url: Option<String>,
     /// The session table (default `django_session`).
     pub db_table: String,
@@ -384,7 +385,7 @@ impl DjangoConfig {
     /// The db engines' layer; with `cache`, Django's `cached_db` entries in it are deleted
     /// after every write.
     #[cfg_attr(
-        not(any(feature = "sqlite", feature = "postgres")),
+        not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
         allow(unused_variables)
     )]
     async fn database_layer(&self, cache: Option<&DjangoCache>) -> Result<SessionLayer, Error> {
@@ -413,14 +414,25 @@ impl DjangoConfig {
                 store.migrate().await?;
                 return self.with_cache_invalidation(store, cache).await;
             }
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            #[cfg(feature = "mysql")]
+            {
+                let store = crate::MySqlStore::connect(url)
+                    .await?
+                    .with_table(&self.db_table)?
+                    .with_codec(self.codec());
+                store.migrate().await?;
+                return self.with_cache_invalidation(store, cache).await;
+            }
         }
         Err(Error::Config(
-            "the database URL must be sqlite: (feature `sqlite`) or postgres: (feature `postgres`)"
+            "the database URL must be sqlite: (feature `sqlite`), postgres: (feature `postgres`) \
+             or mysql: (feature `mysql`)"
                 .into(),
         ))
     }
 
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     async fn with_cache_invalidation<S>(
         &self,
         store: S,

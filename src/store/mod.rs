@@ -111,17 +111,13 @@ mod file;
 mod memory;
 #[doc(hidden)]
 pub mod pickle;
-#[cfg(feature = "postgres")]
-mod postgres;
 pub(crate) mod preserved;
 #[doc(hidden)]
 pub mod python;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 pub use cached::{CacheStore, CachedStore};
 pub use cached_db::CachedDbStore;
 pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
@@ -134,12 +130,14 @@ pub use file::FileStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "memory")]
 pub(crate) use memory::Now;
-#[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "mysql")]
+pub use sql::mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use sql::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sql::sqlite::SqliteStore;
 
 /// A session's data: an insertion-ordered JSON object, shared until someone writes to it.
 pub type Data = Arc<Map<String, Value>>;
@@ -187,6 +185,7 @@ pub struct Version {
             feature = "file",
             feature = "sqlite",
             feature = "postgres",
+            feature = "mysql",
             feature = "redis"
         )),
         allow(dead_code)
@@ -263,6 +262,7 @@ impl Version {
             feature = "file",
             feature = "sqlite",
             feature = "postgres",
+            feature = "mysql",
             feature = "redis"
         )),
         allow(dead_code)
@@ -279,6 +279,7 @@ impl Version {
             feature = "file",
             feature = "sqlite",
             feature = "postgres",
+            feature = "mysql",
             feature = "redis"
         )),
         allow(dead_code)

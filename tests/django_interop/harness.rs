@@ -123,6 +123,21 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// `MYSQL_URL` for the MySQL/MariaDB scenario, or `None` (said on stderr).
+#[cfg(feature = "mysql")]
+pub fn mysql_url() -> Option<String> {
+    match std::env::var("MYSQL_URL") {
+        Ok(url) if url.starts_with("mysql") || url.starts_with("mariadb") => Some(url),
+        _ => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipping Django interop MySQL scenarios: MYSQL_URL is not set\n",
+            );
+            None
+        }
+    }
+}
+
 /// `REDIS_URL` for the scenarios with a Redis cache, or `None` (said on stderr). Always
 /// `None` when the test binary is built without the `redis` feature (the Rust side then
 /// has no Redis), so such scenarios skip instead of failing to connect.
@@ -1000,6 +1015,8 @@ pub enum Db {
     Sqlite(sqlx::SqlitePool),
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
 }
 
 /// One `django_session` row: `session_data` and `expire_date` as text.
@@ -1022,6 +1039,10 @@ impl Db {
                     .expect("connect PostgreSQL"),
             );
         }
+        #[cfg(feature = "mysql")]
+        if url.starts_with("mysql") || url.starts_with("mariadb") {
+            return Self::MySql(sqlx::MySqlPool::connect(url).await.expect("connect MySQL"));
+        }
         panic!("unsupported database URL {url}")
     }
 
@@ -1042,6 +1063,15 @@ impl Db {
             .fetch_optional(pool)
             .await
             .expect("select row"),
+            #[cfg(feature = "mysql")]
+            Self::MySql(pool) => sqlx::query_as(
+                "SELECT session_data, CAST(expire_date AS CHAR) FROM django_session \
+                 WHERE session_key = ?",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+            .expect("select row"),
         };
         row.map(|(data, expire_date)| Row { data, expire_date })
     }
@@ -1057,6 +1087,11 @@ impl Db {
                 .fetch_one(pool)
                 .await
                 .expect("count rows"),
+            #[cfg(feature = "mysql")]
+            Self::MySql(pool) => sqlx::query_as("SELECT COUNT(*) FROM django_session")
+                .fetch_one(pool)
+                .await
+                .expect("count rows"),
         };
         n
     }
@@ -1066,6 +1101,8 @@ impl Db {
             Self::Sqlite(pool) => pool.close().await,
             #[cfg(feature = "postgres")]
             Self::Postgres(pool) => pool.close().await,
+            #[cfg(feature = "mysql")]
+            Self::MySql(pool) => pool.close().await,
         }
     }
 }
@@ -1134,8 +1171,79 @@ impl Drop for PgDatabase {
     }
 }
 
+/// A database of its own (`django_interop_<random>`, utf8mb4 as Django advises) on the
+/// MySQL or MariaDB server of `MYSQL_URL`, dropped on drop.
+#[cfg(feature = "mysql")]
+pub struct MySqlDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+#[cfg(feature = "mysql")]
+impl MySqlDatabase {
+    pub async fn create(admin_url: &str) -> Self {
+        use sqlx::Connection as _;
+        let name = format!("django_interop_{}", &random()[..16]);
+        let mut conn = sqlx::MySqlConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to MYSQL_URL: {e}"));
+        sqlx::query(&format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        let _ = conn.close().await;
+        Self {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MySqlDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                let mut conn = sqlx::MySqlConnection::connect(&admin_url).await?;
+                // DROP DATABASE waits for the metadata locks of open connections to it.
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM information_schema.processlist \
+                     WHERE db = ? AND id <> CONNECTION_ID()",
+                )
+                .bind(&name)
+                .fetch_all(&mut conn)
+                .await?;
+                for id in ids {
+                    let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+                }
+                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
+        }
+    }
+}
+
 /// `url` with its database name replaced by `name` (query parameters kept).
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),

@@ -102,7 +102,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 # Exit 0 when the venv's python is new enough, every `name==version` pin of the requirements
-# file is installed in it, and Django, psycopg, redis and django_redis import.
+# file is installed in it, and Django, psycopg, PyMySQL, redis and django_redis import.
 venv_ok() {
   [ -x "$VPY" ] || return 1
   py_at_least "$VPY" || return 1
@@ -124,7 +124,7 @@ for line in open(sys.argv[1]):
     if have != want:
         sys.exit(f"{name} {have} != {want}")
 # The binary builds must load, and django_redis's client must import with this redis-py.
-import django, psycopg, redis, django_redis, django_redis.client  # noqa: E401
+import django, psycopg, pymysql, redis, django_redis, django_redis.client  # noqa: E401
 PYEOF
 }
 

@@ -89,8 +89,9 @@ DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sessionbase_django_in
 
 
 def _parse_database_url(url):
-    """`sqlite:///abs/path.db`, `sqlite://:memory:`, or
-    `postgres[ql]://user[:password]@host[:port]/dbname[?libpq_option=value&...]`."""
+    """`sqlite:///abs/path.db`, `sqlite://:memory:`,
+    `postgres[ql]://user[:password]@host[:port]/dbname[?libpq_option=value&...]`, or
+    `mysql://user[:password]@host[:port]/dbname` (MySQL or MariaDB, through PyMySQL)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -126,9 +127,35 @@ def _parse_database_url(url):
             "PORT": str(parts.port) if parts.port else "",
             "OPTIONS": options,
         }
+    if scheme in ("mysql", "mariadb"):
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ImproperlyConfigured(f"DATABASE_URL {url!r} has no database name")
+        _use_pymysql()
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": name,
+            "USER": unquote(parts.username) if parts.username else "",
+            "PASSWORD": unquote(parts.password) if parts.password else "",
+            "HOST": unquote(parts.hostname) if parts.hostname else "",
+            "PORT": str(parts.port) if parts.port else "",
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
     raise ImproperlyConfigured(
-        f"DATABASE_URL {url!r}: unsupported scheme {parts.scheme!r} (use sqlite or postgres)"
+        f"DATABASE_URL {url!r}: unsupported scheme {parts.scheme!r} "
+        "(use sqlite, postgres or mysql)"
     )
+
+
+def _use_pymysql():
+    """Django's MySQL backend imports `MySQLdb` (mysqlclient), which needs the MySQL client
+    headers to build; PyMySQL (pure Python, pinned in requirements*.txt) stands in for it.
+    Django checks `MySQLdb.version_info` against the mysqlclient it supports, so PyMySQL's
+    (a placeholder, 1.4.6) is raised to that minimum."""
+    import pymysql
+
+    pymysql.version_info = (2, 2, 1, "final", 0)
+    pymysql.install_as_MySQLdb()
 
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite://{DEFAULT_SQLITE_PATH}"

@@ -1,0 +1,665 @@
+use std::sync::Arc;
+
+use super::super::django_index_name;
+use super::*;
+use crate::SessionKey;
+use crate::store::conformance::{Exceptions, run};
+use crate::store::{Record, SaveOutcome, SessionStore, Version};
+use serde_json::{Map, Value, json};
+use time::Duration;
+use time::macros::datetime;
+
+/// Django's `SessionBase.encode({"hello": "world"})` with the SessionStore salt,
+/// `SECRET_KEY = "django_tests_secret_key"`, at 1700000000.
+const DJANGO_HELLO: &str =
+    "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:tWy-azdqKYIwu_o6Ht3nBxc5SvPyROA4n-zKWAcm4Cc";
+
+fn django_codec() -> Codec {
+    Codec::django("django_tests_secret_key", Vec::<String>::new())
+}
+
+async fn memory_store() -> SqliteStore {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A database file in the temp directory, removed on drop.
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new() -> Self {
+        let name = format!(
+            "sessionbase-test-{}.sqlite3",
+            SessionKey::generate().unwrap()
+        );
+        Self(std::env::temp_dir().join(name))
+    }
+    fn url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.0.display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn record(value: Value, expiry_date: OffsetDateTime) -> Record {
+    let Value::Object(map) = value else {
+        panic!("not an object")
+    };
+    Record {
+        data: Arc::new(map),
+        expiry_date,
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+async fn insert_raw(store: &SqliteStore, key: &str, data: &str, expire_date: &str) {
+    sqlx::query(&format!(
+        "INSERT INTO \"{}\" VALUES ($1, $2, $3)",
+        store.table()
+    ))
+    .bind(key)
+    .bind(data)
+    .bind(expire_date)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+async fn raw_row(store: &SqliteStore, key: &SessionKey) -> Option<(String, String)> {
+    sqlx::query_as(&format!(
+        "SELECT session_data, expire_date FROM \"{}\" WHERE session_key = $1",
+        store.table()
+    ))
+    .bind(key.as_str())
+    .fetch_optional(store.pool())
+    .await
+    .unwrap()
+}
+
+async fn count(store: &SqliteStore) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\"", store.table()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+fn future_text() -> String {
+    sqlite_datetime(OffsetDateTime::now_utc() + Duration::hours(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory() {
+    run(memory_store().await, Exceptions::none()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory_with_django_codec() {
+    run(
+        memory_store().await.with_codec(django_codec()),
+        Exceptions::none(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_file() {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    store.migrate().await.unwrap();
+    run(store.clone(), Exceptions::none()).await;
+    // Another pool on the same file sees the same sessions.
+    let (key, _) = store
+        .create(&record(
+            json!({"a": 1}),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    let other = SqliteStore::connect(&db.url()).await.unwrap();
+    assert!(other.load(&key).await.unwrap().is_some());
+    store.pool().close().await;
+    other.pool().close().await;
+}
+
+#[tokio::test]
+async fn each_in_memory_database_is_separate() {
+    let a = memory_store().await;
+    let b = memory_store().await;
+    let (key, _) = a
+        .create(&record(
+            json!({"a": 1}),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert!(a.load(&key).await.unwrap().is_some());
+    assert!(b.load(&key).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn schema_is_djangos() {
+    let store = memory_store().await;
+    // Migrating twice is harmless.
+    store.migrate().await.unwrap();
+    let schema: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'django_session' ORDER BY type DESC, name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    // SQLite keeps the CREATE text without IF NOT EXISTS: this is Django's sqlmigrate
+    // output verbatim.
+    assert_eq!(
+        schema,
+        vec![
+            (
+                "table".into(),
+                "django_session".into(),
+                Some(
+                    "CREATE TABLE \"django_session\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+                     \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL)"
+                        .into()
+                )
+            ),
+            (
+                "index".into(),
+                "django_session_expire_date_a5c62663".into(),
+                Some(
+                    "CREATE INDEX \"django_session_expire_date_a5c62663\" ON \"django_session\" (\"expire_date\")"
+                        .into()
+                )
+            ),
+            // The primary key's implicit index.
+            (
+                "index".into(),
+                "sqlite_autoindex_django_session_1".into(),
+                None
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn migrate_on_a_table_django_created_changes_nothing() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    for statement in [
+        "CREATE TABLE \"django_session\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+         \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL)",
+        "CREATE INDEX \"django_session_expire_date_a5c62663\" ON \"django_session\" (\"expire_date\")",
+    ] {
+        sqlx::query(statement).execute(store.pool()).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    let objects: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(objects, 3, "table, Django's index, primary key index");
+}
+
+#[tokio::test]
+async fn custom_table_names_follow_djangos_index_naming() {
+    let store = SqliteStore::connect("sqlite::memory:")
+        .await
+        .unwrap()
+        .with_table("my_sessions")
+        .unwrap();
+    store.migrate().await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'my_sessions' \
+         AND sql IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        vec![django_index_name(
+            SqliteDialect::MAX_NAME_LENGTH,
+            "my_sessions",
+            "expire_date",
+            ""
+        )]
+    );
+    run(store, Exceptions::none()).await;
+}
+
+#[tokio::test]
+async fn a_row_django_wrote_loads() {
+    let store = memory_store().await.with_codec(django_codec());
+    insert_raw(&store, "djangowrotethis1", DJANGO_HELLO, &future_text()).await;
+    // Django writes whole seconds without a fraction.
+    insert_raw(
+        &store,
+        "djangowrotethis2",
+        DJANGO_HELLO,
+        "2999-01-01 00:00:00",
+    )
+    .await;
+    for key in ["djangowrotethis1", "djangowrotethis2"] {
+        let key = store.parse_key(key).unwrap();
+        let loaded = store.load(&key).await.unwrap().expect("loads");
+        assert_eq!(*loaded.data, object(json!({"hello": "world"})));
+        assert!(loaded.expiry_date.is_some());
+        assert!(store.exists(&key).await.unwrap());
+    }
+    let key = store.parse_key("djangowrotethis2").unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap().unwrap().expiry_date,
+        Some(datetime!(2999-01-01 00:00:00 UTC))
+    );
+    // Without the secret (plain JSON), Django's signed data is corrupt: no session.
+    let plain = store.clone().with_codec(Codec::plain());
+    let key = plain.parse_key("djangowrotethis1").unwrap();
+    assert!(plain.load(&key).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn session_data_is_djangos_encode() {
+    let codec = django_codec();
+    let store = memory_store().await.with_codec(codec.clone());
+    let data = json!({"hello": "world", "n": [1, 2]});
+    let (key, _) = store
+        .create(&record(
+            data.clone(),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    let (text, _) = raw_row(&store, &key).await.unwrap();
+    assert_eq!(text.split(':').count(), 3, "payload:timestamp:signature");
+    assert_eq!(codec.decode(&text), Some(object(data.clone())));
+    // A different secret cannot read it.
+    let other = Codec::django("another secret", Vec::<String>::new());
+    assert_eq!(other.decode(&text), None);
+
+    // Plain JSON without a secret.
+    let store = memory_store().await;
+    let (key, _) = store
+        .create(&record(
+            data,
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    let (text, _) = raw_row(&store, &key).await.unwrap();
+    assert_eq!(text, r#"{"hello":"world","n":[1,2]}"#);
+}
+
+#[tokio::test]
+async fn expire_date_is_written_in_djangos_format() {
+    let store = memory_store().await;
+    let cases = [
+        (
+            datetime!(2999-05-06 07:08:09.123456789 UTC),
+            "2999-05-06 07:08:09.123456",
+        ),
+        (datetime!(2999-05-06 07:08:09 UTC), "2999-05-06 07:08:09"),
+        (
+            datetime!(2999-05-06 09:08:09.5 +02:00),
+            "2999-05-06 07:08:09.500000",
+        ),
+    ];
+    for (expiry, expected) in cases {
+        let (key, version) = store
+            .create(&record(json!({"a": 1}), expiry))
+            .await
+            .unwrap();
+        assert_eq!(raw_row(&store, &key).await.unwrap().1, expected);
+        // Loads read it back, to the microsecond.
+        let loaded = store.load(&key).await.unwrap().unwrap();
+        assert_eq!(
+            loaded.expiry_date,
+            Some(
+                expiry
+                    .replace_nanosecond(expiry.microsecond() * 1000)
+                    .unwrap()
+            )
+        );
+        // Saves write it the same way.
+        let saved = store
+            .save(&key, &record(json!({"a": 2}), expiry), &version)
+            .await
+            .unwrap();
+        assert!(matches!(saved, SaveOutcome::Saved { .. }), "{saved:?}");
+        assert_eq!(raw_row(&store, &key).await.unwrap().1, expected);
+    }
+    let typeof_: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT typeof(expire_date) FROM django_session")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(typeof_, vec!["text".to_owned()]);
+}
+
+#[tokio::test]
+async fn expired_rows_never_load_and_clear_expired_deletes_them() {
+    let store = memory_store().await.with_codec(django_codec());
+    let past = sqlite_datetime(OffsetDateTime::now_utc() - Duration::seconds(1));
+    insert_raw(&store, "expiredrow000001", DJANGO_HELLO, &past).await;
+    insert_raw(
+        &store,
+        "expiredrow000002",
+        DJANGO_HELLO,
+        "2000-01-01 00:00:00",
+    )
+    .await;
+    insert_raw(&store, "liverow000000001", DJANGO_HELLO, &future_text()).await;
+    for key in ["expiredrow000001", "expiredrow000002"] {
+        let key = store.parse_key(key).unwrap();
+        assert!(store.load(&key).await.unwrap().is_none());
+        assert!(!store.exists(&key).await.unwrap());
+        let outcome = store
+            .save(
+                &key,
+                &record(json!({}), OffsetDateTime::now_utc() + Duration::hours(1)),
+                &Version::from_bytes(DJANGO_HELLO.as_bytes().to_vec()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, SaveOutcome::Gone, "an expired row was revived");
+    }
+    assert_eq!(count(&store).await, 3);
+    store.clear_expired().await.unwrap();
+    assert_eq!(count(&store).await, 1);
+    let live = store.parse_key("liverow000000001").unwrap();
+    assert!(store.load(&live).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn corrupt_session_data_is_no_session() {
+    let plain = memory_store().await;
+    let signed = plain.clone().with_codec(django_codec());
+    let future = future_text();
+    for (i, data) in [
+        "not json",
+        "{\"a\":",
+        "[1,2]",
+        "",
+        "bad:encoded:value",
+        "Zmxhc2tkajphbGtkamY=",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = format!("corrupt{i:09}");
+        insert_raw(&plain, &key, data, &future).await;
+        let key = plain.parse_key(&key).unwrap();
+        assert!(plain.load(&key).await.unwrap().is_none(), "{data:?}");
+        assert!(signed.load(&key).await.unwrap().is_none(), "{data:?}");
+    }
+    // A signed value with a valid signature over junk is no session either.
+    insert_raw(
+        &signed,
+        "corruptjunk00001",
+        "b'invalid data':1r31eq:Wu-C_6_Pyb3z0NiQ50o0gsctmss0MFrIyFIN3kTJdTY",
+        &future,
+    )
+    .await;
+    let key = signed.parse_key("corruptjunk00001").unwrap();
+    assert!(signed.load(&key).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sql_hostile_keys_are_rejected_and_harmless() {
+    let store = memory_store().await;
+    let (real, _) = store
+        .create(&record(
+            json!({"keep": 1}),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    let hostile = [
+        "'; DROP TABLE django_session; --",
+        "\"; DROP TABLE django_session; --",
+        "abc' OR '1'='1",
+        "abcdefgh' --",
+        "x\" OR \"\"=\"",
+        "abcdefgh\0",
+    ];
+    for value in hostile {
+        assert!(store.parse_key(value).is_none(), "{value:?}");
+        // Even if one reached the store, it is a bound parameter: nothing happens.
+        let key = SessionKey::from_validated(value);
+        assert!(store.load(&key).await.unwrap().is_none());
+        assert!(!store.exists(&key).await.unwrap());
+        store.delete(&key).await.unwrap();
+        let outcome = store
+            .save(
+                &key,
+                &record(json!({}), OffsetDateTime::now_utc() + Duration::hours(1)),
+                &Version::from_bytes(b"x".to_vec()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, SaveOutcome::Gone);
+    }
+    assert_eq!(count(&store).await, 1);
+    assert!(store.load(&real).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn hostile_table_names_are_config_errors() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    for name in [
+        "django_session\"; DROP TABLE django_session; --",
+        "x' OR 1=1",
+        "",
+        "1table",
+        "a b",
+        "main.django_session",
+        &"a".repeat(64),
+    ] {
+        let result = store.clone().with_table(name);
+        assert!(matches!(result, Err(Error::Config(_))), "{name:?}");
+    }
+}
+
+#[tokio::test]
+async fn stale_and_foreign_versions_conflict() {
+    let store = memory_store().await;
+    let expiry = OffsetDateTime::now_utc() + Duration::hours(1);
+    let (key, _) = store
+        .create(&record(json!({"a": 1}), expiry))
+        .await
+        .unwrap();
+    for version in [
+        Version::unversioned(),
+        Version::from_counter(0),
+        Version::from_bytes(vec![0xff, 0xfe]),
+    ] {
+        let outcome = store
+            .save(&key, &record(json!({"a": 2}), expiry), &version)
+            .await
+            .unwrap();
+        assert_eq!(outcome, SaveOutcome::Conflict);
+    }
+}
+
+#[tokio::test]
+async fn errors_map_to_store_errors() {
+    // A missing table is a store error (500), not "unavailable".
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let key = SessionKey::generate().unwrap();
+    assert!(matches!(store.load(&key).await, Err(Error::Store(_))));
+    // A file that cannot be opened is unavailable (503).
+    let missing = std::env::temp_dir()
+        .join("sessionbase-no-such-dir")
+        .join("x.sqlite3");
+    let result = SqliteStore::connect(&format!("sqlite://{}", missing.display())).await;
+    assert!(
+        matches!(result, Err(Error::StoreUnavailable(_))),
+        "{result:?}"
+    );
+    // A malformed URL is a configuration error.
+    let result = SqliteStore::connect("sqlite::memory:?mode=bogus").await;
+    assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+    // A closed pool is unavailable.
+    let store = memory_store().await;
+    store.pool().close().await;
+    assert!(matches!(
+        store.load(&key).await,
+        Err(Error::StoreUnavailable(_))
+    ));
+}
+
+#[test]
+fn in_memory_urls_are_recognised() {
+    for url in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://?mode=memory",
+        "sqlite://sessions?cache=shared&mode=memory",
+    ] {
+        assert_eq!(kind(url), Kind::SharedMemory, "{url}");
+    }
+    assert_eq!(kind("sqlite::memory:?cache=private"), Kind::PrivateMemory);
+    for url in [
+        "sqlite://sessions.db?mode=rwc",
+        "sqlite:sessions.db",
+        "sqlite://memory",
+    ] {
+        assert_eq!(kind(url), Kind::File, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn in_memory_databases_outlive_idle_connections() {
+    // Every connection of the pool sees the one database, and it survives them idling.
+    let store = memory_store().await;
+    let expiry = OffsetDateTime::now_utc() + Duration::hours(1);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(store.pool().acquire().await.unwrap());
+    }
+    let (key, _) = store
+        .create(&record(json!({"a": 1}), expiry))
+        .await
+        .unwrap();
+    for connection in &mut held {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM django_session")
+            .fetch_one(&mut **connection)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    drop(held);
+    assert!(store.pool().size() >= 1);
+    assert!(store.load(&key).await.unwrap().is_some());
+
+    // A private cache is one connection, kept open.
+    let private = SqliteStore::connect("sqlite::memory:?cache=private")
+        .await
+        .unwrap();
+    private.migrate().await.unwrap();
+    let (key, _) = private
+        .create(&record(json!({"a": 1}), expiry))
+        .await
+        .unwrap();
+    assert_eq!(private.pool().size(), 1);
+    assert!(private.load(&key).await.unwrap().is_some());
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(SqliteStore::connect("sqlite::memory:"))
+        .unwrap()
+        .with_codec(django_codec());
+    let debug = format!("{store:?}");
+    assert!(debug.contains("django_session"), "{debug}");
+    assert!(!debug.contains("django_tests_secret_key"), "{debug}");
+}
+
+#[test]
+fn sqlite_datetimes_are_pythons_str() {
+    use time::macros::datetime;
+
+    assert_eq!(
+        sqlite_datetime(datetime!(2099-05-06 07:08:09.123456 UTC)),
+        "2099-05-06 07:08:09.123456"
+    );
+    assert_eq!(
+        sqlite_datetime(datetime!(2099-05-06 07:08:09.000001 UTC)),
+        "2099-05-06 07:08:09.000001"
+    );
+    assert_eq!(
+        sqlite_datetime(datetime!(2099-05-06 07:08:09 UTC)),
+        "2099-05-06 07:08:09"
+    );
+    assert_eq!(
+        sqlite_datetime(datetime!(2099-05-06 09:08:09.5 +02:00)),
+        "2099-05-06 07:08:09.500000"
+    );
+    assert_eq!(
+        sqlite_datetime(datetime!(0999-01-02 03:04:05.123456789 UTC)),
+        "0999-01-02 03:04:05.123456"
+    );
+    assert_eq!(
+        sqlite_datetime(datetime!(-0001-01-01 00:00 UTC)),
+        "0001-01-01 00:00:00"
+    );
+    // And back.
+    for dt in [
+        datetime!(2099-05-06 07:08:09.123456 UTC),
+        datetime!(2099-05-06 07:08:09 UTC),
+        datetime!(2099-05-06 07:08:09.5 UTC),
+    ] {
+        assert_eq!(parse_sqlite_datetime(&sqlite_datetime(dt)), Some(dt));
+    }
+    assert_eq!(
+        parse_sqlite_datetime("2099-05-06 07:08:09.5"),
+        Some(datetime!(2099-05-06 07:08:09.5 UTC))
+    );
+    assert_eq!(parse_sqlite_datetime("2099-05-06T07:08:09Z"), None);
+    assert_eq!(parse_sqlite_datetime("garbage"), None);
+    // Text order is time order, with and without a fraction.
+    let a = sqlite_datetime(datetime!(2026-01-01 00:00:00 UTC));
+    let b = sqlite_datetime(datetime!(2026-01-01 00:00:00.5 UTC));
+    let c = sqlite_datetime(datetime!(2026-01-01 00:00:01 UTC));
+    assert!(a < b && b < c);
+}
+
+#[test]
+fn availability_codes() {
+    assert!(is_unavailable_code(Some("5")));
+    assert!(is_unavailable_code(Some("517")));
+    assert!(is_unavailable_code(Some("262")));
+    assert!(!is_unavailable_code(Some("1555")));
+    assert!(!is_unavailable_code(Some("13")));
+    assert!(!is_unavailable_code(None));
+}
+
+impl super::super::tests::RawTable for SqliteStore {
+    fn codec(self, codec: Codec) -> Self {
+        self.with_codec(codec)
+    }
+    async fn insert_raw(&self, key: &str, data: &str, expire: OffsetDateTime) {
+        insert_raw(self, key, data, &sqlite_datetime(expire)).await;
+    }
+    async fn raw_data(&self, key: &SessionKey) -> Option<String> {
+        raw_row(self, key).await.map(|(data, _)| data)
+    }
+    async fn count(&self) -> i64 {
+        count(self).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_suite() {
+    super::super::tests::run(memory_store().await).await;
+}

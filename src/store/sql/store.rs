@@ -1,0 +1,394 @@
+//! The generic core of the SQL stores: one implementation of every store operation over any
+//! sqlx database, with what differs between databases in a [`Backend`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use time::OffsetDateTime;
+
+use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
+use crate::store::{Codec, LoadedRecord, Record, SaveOutcome, Version};
+use crate::{Error, SessionKey};
+
+/// What one database does its own way: the SQL it speaks, how `expire_date` is bound and
+/// read, Django's DDL and which errors mean "out of reach".
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The sqlx driver.
+    type Db: Database;
+    /// How `expire_date` is bound and read.
+    type DateTime: for<'q> Encode<'q, Self::Db>
+        + for<'r> Decode<'r, Self::Db>
+        + Type<Self::Db>
+        + Clone
+        + Unpin
+        + Send
+        + Sync
+        + 'static;
+
+    /// The identifier quote (`"` in standard SQL, a backtick for MySQL).
+    const QUOTE: char;
+    /// Django's `connection.ops.max_name_length()` (or the 200 its schema editor uses when
+    /// the backend has none), for index names.
+    const MAX_NAME_LENGTH: usize;
+
+    /// The `n`th (from 1) bind parameter.
+    fn placeholder(n: usize) -> String;
+    /// A condition that `column` holds exactly the text of `parameter` (byte for byte: a
+    /// compare-and-swap must not match under a case-insensitive collation).
+    fn same_text(column: &str, parameter: &str) -> String {
+        format!("{column} = {parameter}")
+    }
+    /// Django's `sessions` migration for `table` (validated), each statement idempotent.
+    fn migrate_statements(table: &str) -> Vec<String>;
+    /// `expire_date` as it is bound.
+    fn to_db(datetime: OffsetDateTime) -> Self::DateTime;
+    /// `expire_date` as it was read; `None` when it cannot be read as an instant.
+    fn from_db(value: Self::DateTime) -> Option<OffsetDateTime>;
+    /// Rows a statement matched.
+    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    /// Whether a database error means "out of reach or too busy" rather than a failure of
+    /// the statement itself.
+    fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
+}
+
+/// The SQL text of every statement a store runs, built once per table.
+///
+/// Every value is a bind parameter; the table name, validated by [`validate_table`], is the
+/// only interpolated part.
+#[derive(Debug)]
+pub(crate) struct Queries {
+    pub(crate) table: String,
+    /// key, now → `session_data`, `expire_date`.
+    pub(crate) load: String,
+    /// key, data, expire date.
+    pub(crate) insert: String,
+    /// new data, new expire date, key, expected data, now.
+    pub(crate) update: String,
+    /// key, now → a row when the key has a live record.
+    pub(crate) live: String,
+    /// key.
+    pub(crate) delete: String,
+    /// now.
+    pub(crate) clear_expired: String,
+    /// Django's DDL with `IF NOT EXISTS`, one statement per entry.
+    pub(crate) migrate: Vec<String>,
+}
+
+impl Queries {
+    /// The statements for `table`, which must have passed [`validate_table`].
+    pub(crate) fn new<B: Backend>(table: &str) -> Self {
+        let quote = |name: &str| format!("{q}{name}{q}", q = B::QUOTE);
+        let t = quote(table);
+        let (key, data, expire) = (
+            quote("session_key"),
+            quote("session_data"),
+            quote("expire_date"),
+        );
+        let p = B::placeholder;
+        Self {
+            table: table.to_owned(),
+            load: format!(
+                "SELECT {data}, {expire} FROM {t} WHERE {key} = {} AND {expire} > {}",
+                p(1),
+                p(2)
+            ),
+            insert: format!(
+                "INSERT INTO {t} ({key}, {data}, {expire}) VALUES ({}, {}, {})",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            update: format!(
+                "UPDATE {t} SET {data} = {}, {expire} = {} WHERE {key} = {} AND {} AND {expire} > {}",
+                p(1),
+                p(2),
+                p(3),
+                B::same_text(&data, &p(4)),
+                p(5)
+            ),
+            live: format!(
+                "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {}",
+                p(1),
+                p(2)
+            ),
+            delete: format!("DELETE FROM {t} WHERE {key} = {}", p(1)),
+            clear_expired: format!("DELETE FROM {t} WHERE {expire} < {}", p(1)),
+            migrate: B::migrate_statements(table),
+        }
+    }
+}
+
+/// `$n`, the placeholder of PostgreSQL (and of SQLite, which sqlx lets use it too).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn dollar_placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+/// One SQL store: a pool, the statements for its table and its codec. The public stores wrap
+/// it. Cloning is cheap and shares the pool.
+pub(crate) struct SqlCore<B: Backend> {
+    pool: Pool<B::Db>,
+    shared: Arc<Shared>,
+    backend: PhantomData<fn() -> B>,
+}
+
+struct Shared {
+    queries: Queries,
+    codec: Codec,
+}
+
+impl<B: Backend> Clone for SqlCore<B> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            shared: Arc::clone(&self.shared),
+            backend: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend> SqlCore<B> {
+    /// A store over `pool`, using the table `django_session` and plain JSON.
+    pub(crate) fn new(pool: Pool<B::Db>) -> Self {
+        Self::with(pool, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
+    }
+
+    fn with(pool: Pool<B::Db>, queries: Queries, codec: Codec) -> Self {
+        Self {
+            pool,
+            shared: Arc::new(Shared { queries, codec }),
+            backend: PhantomData,
+        }
+    }
+
+    /// The same store on the table `table`, validated.
+    pub(crate) fn with_table(self, table: &str) -> Result<Self, Error> {
+        validate_table(table)?;
+        let codec = self.shared.codec.clone();
+        Ok(Self::with(self.pool, Queries::new::<B>(table), codec))
+    }
+
+    /// The same store with `codec`.
+    pub(crate) fn with_codec(self, codec: Codec) -> Self {
+        let queries = Queries::new::<B>(&self.shared.queries.table);
+        Self::with(self.pool, queries, codec)
+    }
+
+    pub(crate) fn pool(&self) -> &Pool<B::Db> {
+        &self.pool
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.shared.queries.table
+    }
+
+    pub(crate) fn migrate_statements(&self) -> &[String] {
+        &self.shared.queries.migrate
+    }
+
+    /// The `Debug` output of the public store `name`: the table and whether it signs, never
+    /// the secret.
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("table", &self.table())
+            .field("signed", &self.shared.codec.is_signed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> SqlCore<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Encode<'q, B::Db> + Type<B::Db>,
+    for<'r> (String, B::DateTime): FromRow<'r, <B::Db as Database>::Row>,
+{
+    /// Runs the DDL statements one after another on the pool (each is idempotent).
+    #[cfg(any(feature = "sqlite", feature = "mysql"))]
+    pub(crate) async fn run_migrate_statements(&self) -> Result<(), Error> {
+        for statement in self.migrate_statements() {
+            sqlx::query(statement)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err::<B>)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let row: Option<(String, B::DateTime)> = sqlx::query_as(&self.shared.queries.load)
+            .bind(key.as_str())
+            .bind(B::to_db(OffsetDateTime::now_utc()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err::<B>)?;
+        // Corrupt data is no session (the codec logs it).
+        Ok(row.and_then(|(text, expire_date)| {
+            let (data, preserved) = self.shared.codec.decode_preserving(&text)?;
+            Some(LoadedRecord {
+                data: Arc::new(data),
+                version: Version::from_bytes(text.into_bytes()).with_preserved(preserved),
+                expiry_date: B::from_db(expire_date),
+            })
+        }))
+    }
+
+    pub(crate) async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        let text = self.shared.codec.encode(&record.data)?;
+        let expire_date = B::to_db(record.expiry_date);
+        for _ in 0..CREATE_ATTEMPTS {
+            let key = SessionKey::generate()?;
+            let inserted = sqlx::query(&self.shared.queries.insert)
+                .bind(key.as_str())
+                .bind(text.as_str())
+                .bind(expire_date.clone())
+                .execute(&self.pool)
+                .await;
+            match inserted {
+                Ok(_) => return Ok((key, Version::from_bytes(text.into_bytes()))),
+                Err(error) if is_unique_violation(&error) => continue,
+                Err(error) => return Err(map_err::<B>(error)),
+            }
+        }
+        Err(Error::store(format!(
+            "no unused session key found in {CREATE_ATTEMPTS} attempts"
+        )))
+    }
+
+    pub(crate) async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let now = B::to_db(OffsetDateTime::now_utc());
+        // A version that is not text this store wrote can match no row.
+        if let Some(expected_text) = expected
+            .as_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            let text = self
+                .shared
+                .codec
+                .encode_preserving(&record.data, expected.preserved())?;
+            let updated = sqlx::query(&self.shared.queries.update)
+                .bind(text.as_str())
+                .bind(B::to_db(record.expiry_date))
+                .bind(key.as_str())
+                .bind(expected_text)
+                .bind(now.clone())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err::<B>)?;
+            // Rows matched, not rows changed: a save of identical data is a save (MySQL
+            // reports matched rows because sqlx connects with CLIENT_FOUND_ROWS).
+            if B::rows_affected(&updated) > 0 {
+                return Ok(SaveOutcome::Saved {
+                    key: key.clone(),
+                    version: Version::from_bytes(text.into_bytes())
+                        .with_preserved(expected.preserved().clone()),
+                });
+            }
+        }
+        let live = sqlx::query(&self.shared.queries.live)
+            .bind(key.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err::<B>)?;
+        Ok(if live.is_some() {
+            SaveOutcome::Conflict
+        } else {
+            SaveOutcome::Gone
+        })
+    }
+
+    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        sqlx::query(&self.shared.queries.delete)
+            .bind(key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err::<B>)?;
+        Ok(())
+    }
+
+    pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let live = sqlx::query(&self.shared.queries.live)
+            .bind(key.as_str())
+            .bind(B::to_db(OffsetDateTime::now_utc()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err::<B>)?;
+        Ok(live.is_some())
+    }
+
+    pub(crate) async fn clear_expired(&self) -> Result<(), Error> {
+        sqlx::query(&self.shared.queries.clear_expired)
+            .bind(B::to_db(OffsetDateTime::now_utc()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err::<B>)?;
+        Ok(())
+    }
+}
+
+/// Whether an error from an INSERT means the key is taken.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Implements `SessionStore` and `Debug` for a public SQL store, a newtype around
+/// `SqlCore` in a field `core`.
+macro_rules! sql_store {
+    ($store:ident) => {
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.core.debug(stringify!($store), f)
+            }
+        }
+
+        impl $crate::store::SessionStore for $store {
+            async fn load(
+                &self,
+                key: &$crate::SessionKey,
+            ) -> Result<Option<$crate::store::LoadedRecord>, $crate::Error> {
+                self.core.load(key).await
+            }
+
+            async fn create(
+                &self,
+                record: &$crate::store::Record,
+            ) -> Result<($crate::SessionKey, $crate::store::Version), $crate::Error> {
+                self.core.create(record).await
+            }
+
+            async fn save(
+                &self,
+                key: &$crate::SessionKey,
+                record: &$crate::store::Record,
+                expected: &$crate::store::Version,
+            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
+                self.core.save(key, record, expected).await
+            }
+
+            async fn delete(&self, key: &$crate::SessionKey) -> Result<(), $crate::Error> {
+                self.core.delete(key).await
+            }
+
+            /// Whether a live record exists: unlike Django's `exists`, an expired row that
+            /// `clear_expired` has not removed yet does not count.
+            async fn exists(&self, key: &$crate::SessionKey) -> Result<bool, $crate::Error> {
+                self.core.exists(key).await
+            }
+
+            /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
+            async fn clear_expired(&self) -> Result<(), $crate::Error> {
+                self.core.clear_expired().await
+            }
+        }
+    };
+}
+pub(crate) use sql_store;
