@@ -254,36 +254,28 @@ impl Version {
             _ => None,
         }
     }
+}
 
+// Preserved values only travel through the stores that decode Django's formats.
+#[cfg_attr(
+    not(any(
+        feature = "cookie",
+        feature = "file",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "redis"
+    )),
+    allow(dead_code)
+)]
+impl Version {
     /// This version, carrying the values of the decoded record that JSON cannot hold.
-    #[cfg_attr(
-        not(any(
-            feature = "cookie",
-            feature = "file",
-            feature = "sqlite",
-            feature = "postgres",
-            feature = "mysql",
-            feature = "redis"
-        )),
-        allow(dead_code)
-    )]
     pub(crate) fn with_preserved(mut self, preserved: Preserved) -> Self {
         self.preserved = preserved;
         self
     }
 
     /// The values of the loaded record that a save must write back as they were.
-    #[cfg_attr(
-        not(any(
-            feature = "cookie",
-            feature = "file",
-            feature = "sqlite",
-            feature = "postgres",
-            feature = "mysql",
-            feature = "redis"
-        )),
-        allow(dead_code)
-    )]
     pub(crate) fn preserved(&self) -> &Preserved {
         &self.preserved
     }
