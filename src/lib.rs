@@ -49,16 +49,14 @@
 #![forbid(unsafe_code)]
 
 mod config;
-mod cookie;
 mod dict_key;
 #[cfg(feature = "django")]
 pub mod django;
 mod error;
 pub mod expiry;
-mod extract;
 mod finite;
 mod key;
-mod layer;
+mod middleware;
 mod session;
 pub mod signing;
 pub mod store;
@@ -68,7 +66,7 @@ pub use dict_key::DictKey;
 pub use error::{BoxError, Error};
 pub use expiry::Expiry;
 pub use key::SessionKey;
-pub use layer::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};
+pub use middleware::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
 #[cfg(feature = "cookie")]
 pub use store::CookieStore;

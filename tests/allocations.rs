@@ -1,4 +1,4 @@
-//! A request whose handler never takes the session allocates (almost) nothing for it:
+//! A request whose handler never takes the session allocates at most one box for it:
 //! counted with a counting global allocator, the layer against the same service without it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -62,19 +62,73 @@ where
     (allocations() - before) as f64 / ROUNDS as f64
 }
 
+/// Allocations per request of an axum service for requests made by `request`.
+async fn router_allocations<S>(service: S, request: impl Fn() -> Request<axum::body::Body>) -> f64
+where
+    S: Service<
+            Request<axum::body::Body>,
+            Response = Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone,
+{
+    let requests: Vec<_> = (0..ROUNDS + 10).map(|_| request()).collect();
+    let mut requests = requests.into_iter();
+    for request in requests.by_ref().take(10) {
+        let _ = service.clone().oneshot(request).await;
+    }
+    let before = allocations();
+    for request in requests {
+        let _ = service.clone().oneshot(request).await;
+    }
+    (allocations() - before) as f64 / ROUNDS as f64
+}
+
 async fn untouched(_: Request<String>) -> Result<Response<String>, Infallible> {
     Ok(Response::new(String::new()))
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn requests_that_never_take_the_session_allocate_nothing_for_it() {
-    let store = MemoryStore::new();
-    // A live session, so that the cookie in scenario b names a real record.
+/// A live session in `store`, for requests whose cookie names a real record.
+async fn live_key(store: &MemoryStore) -> String {
     let session = Session::new(store.clone(), sessionbase::SessionConfig::default());
     session.insert("n", 1).unwrap();
     session.save().await.unwrap();
-    let key = session.session_key().unwrap().to_string();
+    session.session_key().unwrap().to_string()
+}
 
+#[tokio::test(flavor = "current_thread")]
+async fn around_the_router_untouched_requests_cost_at_most_one_allocation() {
+    use axum::{Router, body::Body, routing::get};
+    let store = MemoryStore::new();
+    let key = live_key(&store).await;
+    let router = || Router::new().route("/", get(|| async { "ok" }));
+    let layered = SessionLayer::new(store).layer(router());
+    let no_cookie = || Request::builder().uri("/").body(Body::empty()).unwrap();
+    let with_cookie = || {
+        Request::builder()
+            .uri("/")
+            .header(COOKIE, format!("csrftoken=abc; sessionid={key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = router_allocations(layered.clone(), no_cookie).await
+        - router_allocations(router(), no_cookie).await;
+    let b = router_allocations(layered, with_cookie).await
+        - router_allocations(router(), with_cookie).await;
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("extra allocations per request around the router: a={a} b={b}\n").as_bytes(),
+    );
+    // The session handle is pooled per thread; what is left is the box the request's
+    // extensions keep it in.
+    assert!(a <= 1.0, "no cookie: {a} extra allocations per request");
+    // The key the cookie carries is validated and kept inline, for a handler that may ask.
+    assert!(b <= 1.0, "valid cookie: {b} extra allocations per request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn around_a_bare_service_the_extensions_map_is_the_rest() {
+    let store = MemoryStore::new();
+    let key = live_key(&store).await;
     let bare = service_fn(untouched);
     let layered = SessionLayer::new(store).layer(service_fn(untouched));
     let no_cookie = || Request::new(String::new());
@@ -84,37 +138,35 @@ async fn requests_that_never_take_the_session_allocate_nothing_for_it() {
             .body(String::new())
             .unwrap()
     };
-
     let a = per_request(layered.clone(), no_cookie).await - per_request(bare, no_cookie).await;
     let b = per_request(layered, with_cookie).await - per_request(bare, with_cookie).await;
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("extra allocations per request: a={a} b={b}\n").as_bytes(),
-    );
-    assert!(a <= 0.0, "no cookie: {a} extra allocations per request");
-    // The key the cookie carries is validated and kept inline, for a handler that may ask.
-    assert!(b <= 0.0, "valid cookie: {b} extra allocations per request");
+    // A service with no extensions yet: the map and its table (which a router creates for
+    // itself anyway), and the session's box.
+    assert!(a <= 3.0, "no cookie: {a} extra allocations per request");
+    assert!(b <= 3.0, "valid cookie: {b} extra allocations per request");
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn taking_the_session_works_through_the_task_local_scope() {
-    let service =
-        SessionLayer::new(MemoryStore::new()).layer(service_fn(|_: Request<String>| async {
-            let session = Session::current().await.unwrap();
+async fn the_session_is_in_the_request_extensions() {
+    let service = SessionLayer::new(MemoryStore::new()).layer(service_fn(
+        |request: Request<String>| async move {
+            let session = request.extensions().get::<Session>().cloned().unwrap();
+            // An immediate store loads on first use, with no explicit read.
             session.insert("k", "v").unwrap();
             Ok::<_, Infallible>(Response::new(String::new()))
-        }));
+        },
+    ));
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert!(response.headers().contains_key("set-cookie"));
-    // Outside any layer there is no session to take.
+    // Without the layer there is no session to take.
     assert!(matches!(
-        Session::current().await,
+        Session::from_extensions(Request::new(()).extensions()).await,
         Err(sessionbase::Error::MissingLayer)
     ));
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn under_axum_router_layer_at_most_one_allocation_beyond_a_no_op_layer() {
+async fn under_axum_router_layer_at_most_two_allocations_beyond_a_no_op_layer() {
     use axum::{Router, body::Body, routing::get};
     let noop = Router::new()
         .route("/", get(|| async { "ok" }))
@@ -134,7 +186,8 @@ async fn under_axum_router_layer_at_most_one_allocation_beyond_a_no_op_layer() {
         (allocations() - before) as f64 / ROUNDS as f64
     };
     let extra = count(layered).await - count(noop).await;
-    // axum boxes and clones every layered route per request, whatever the layer; beyond
-    // that, a request that never takes the session may cost one small allocation.
-    assert!(extra <= 1.0, "{extra} allocations beyond a no-op layer");
+    // axum boxes and clones every layered route per request, whatever the layer, and clones
+    // a layer with state once more (`LayerFn::clone_box`); beyond that, a request that never
+    // takes the session costs the box its extensions keep the session in.
+    assert!(extra <= 2.0, "{extra} allocations beyond a no-op layer");
 }

@@ -176,16 +176,17 @@ struct Seen {
 }
 
 /// Sends one request with `Cookie: <header>` through a `SessionLayer` over a `service_fn`
-/// that takes the session with `Session::current` and reads it.
+/// that takes the session with `Session::from_extensions` and reads it.
 async fn drive<S: SessionStore>(store: S, header: &[u8]) -> Result<Seen, TestCaseError> {
     let seen = Arc::new(std::sync::Mutex::new(None));
     let out = Arc::clone(&seen);
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(store))
-        .service(service_fn(move |_request: Request<String>| {
+        .service(service_fn(move |request: Request<String>| {
             let out = Arc::clone(&out);
+            let session = Session::from_extensions(request.extensions());
             async move {
-                let session = Session::current().await?;
+                let session = session.await?;
                 let taken = session.session_key().map(|k| k.to_string());
                 let len = session.len();
                 let kept = session.session_key().map(|k| k.to_string());

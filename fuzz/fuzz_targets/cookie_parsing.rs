@@ -4,7 +4,7 @@
 //! `\n` into several `Cookie` headers. Each request goes through two layers: a `MemoryStore`
 //! holding one session under `KNOWN_KEY`, and a `CookieStore` keyed on Django's test secret
 //! (so the signed vectors in the corpus load). The handler takes the session with
-//! `Session::current()` and reports its key before and after reading the data.
+//! `Session::from_extensions` and reports its key before and after reading the data.
 //!
 //! Invariants: no panic; the status is below 500; a key reported before the data is read is
 //! one the store's `parse_key` accepts (`SessionKey::parse` for the memory store); after
@@ -76,9 +76,9 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-async fn handler(_request: Request<()>) -> Result<Response<Seen>, Infallible> {
+async fn handler(request: Request<()>) -> Result<Response<Seen>, Infallible> {
     let mut response = Response::new(Seen::default());
-    match Session::current().await {
+    match Session::from_extensions(request.extensions()).await {
         Ok(session) => {
             let before = session.session_key();
             // Reading the data drops a key the store did not know.

@@ -12,7 +12,7 @@ use crate::expiry::{self, EXPIRY_KEY, Expiry};
 use crate::signing::{self, COOKIE_SALT, Signer, SigningError};
 use crate::{Error, SessionKey};
 
-use crate::cookie::MAX_COOKIE_SIZE;
+use crate::middleware::set_cookie::MAX_COOKIE_SIZE;
 
 /// How far ahead of this server's clock a signing time may be: five minutes.
 const DEFAULT_FUTURE_LEEWAY: Duration = Duration::minutes(5);
@@ -310,6 +310,11 @@ impl CookieStore {
 }
 
 impl SessionStore for CookieStore {
+    /// Signing and checking a cookie is computation only: the session runs calls inline.
+    fn is_immediate(&self) -> bool {
+        true
+    }
+
     /// Accepts values shaped like a signed value (`[A-Za-z0-9_\-.:]`, two `:` at least, at
     /// most 4096 bytes); the signature is checked by `load`.
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {

@@ -140,7 +140,7 @@ fn fill(slot: Slot<'_>, entry: Entry) -> Option<Entry> {
 /// The current time as Unix nanoseconds: what liveness compares against, read without
 /// `OffsetDateTime::now_utc`'s calendar conversion (a lookup pays one clock reading).
 #[derive(Clone, Copy)]
-pub(crate) struct Now(i128);
+struct Now(i128);
 
 impl From<OffsetDateTime> for Now {
     fn from(t: OffsetDateTime) -> Self {
@@ -149,7 +149,7 @@ impl From<OffsetDateTime> for Now {
 }
 
 impl Now {
-    pub(crate) fn read() -> Self {
+    fn read() -> Self {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
@@ -224,14 +224,9 @@ impl CacheStore for MemoryStore {
     }
 }
 
-/// The operations, synchronous and given the time: `Session` calls them directly with the
-/// request's clock reading.
+/// The operations, synchronous and given the time.
 impl MemoryStore {
-    pub(crate) fn load_at(
-        &self,
-        key: &SessionKey,
-        now: Now,
-    ) -> Result<Option<LoadedRecord>, Error> {
+    fn load_at(&self, key: &SessionKey, now: Now) -> Result<Option<LoadedRecord>, Error> {
         let hash = self.hash(key);
         let shard = self.read(hash)?;
         Ok(shard
@@ -244,11 +239,7 @@ impl MemoryStore {
             }))
     }
 
-    pub(crate) fn create_at(
-        &self,
-        record: &Record,
-        now: Now,
-    ) -> Result<(SessionKey, Version), Error> {
+    fn create_at(&self, record: &Record, now: Now) -> Result<(SessionKey, Version), Error> {
         loop {
             let key = SessionKey::generate()?;
             let hash = self.hash(&key);
@@ -275,7 +266,7 @@ impl MemoryStore {
         }
     }
 
-    pub(crate) fn save_at(
+    fn save_at(
         &self,
         key: &SessionKey,
         record: &Record,
@@ -306,6 +297,11 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
+    /// Every call is a lookup under a shard's lock: the session runs them inline.
+    fn is_immediate(&self) -> bool {
+        true
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         self.load_at(key, Now::read())
     }

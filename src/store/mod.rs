@@ -88,7 +88,6 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -105,6 +104,7 @@ mod codec;
 pub mod conformance;
 #[cfg(feature = "cookie")]
 mod cookie;
+mod dispatch;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "memory")]
@@ -124,12 +124,11 @@ pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
 pub use cookie::CookieStore;
+pub(crate) use dispatch::{BoxFuture, Store, run_now};
 #[cfg(feature = "file")]
 pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
-#[cfg(feature = "memory")]
-pub(crate) use memory::Now;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 #[cfg(feature = "mysql")]
@@ -310,6 +309,16 @@ pub trait SessionStore: Send + Sync + 'static {
         SessionKey::parse(cookie_value)
     }
 
+    /// Whether every call answers at once, without I/O or timers: each future this store
+    /// returns is complete the first time it is polled. The session then runs its calls
+    /// inline, without boxing them or bounding them by `store_timeout` (they never wait).
+    /// The memory and signed-cookie stores are immediate. The default, `false`, is always
+    /// correct; a store that says `true` and then returns a pending future fails that call
+    /// with a store error.
+    fn is_immediate(&self) -> bool {
+        false
+    }
+
     /// The record for `key`, or `None` when it is missing or expired.
     fn load(
         &self,
@@ -347,6 +356,9 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         (**self).parse_key(cookie_value)
     }
+    fn is_immediate(&self) -> bool {
+        (**self).is_immediate()
+    }
     fn load(
         &self,
         key: &SessionKey,
@@ -375,99 +387,5 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     fn clear_expired(&self) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).clear_expired()
-    }
-}
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How long a store call may take (`store_timeout`); `None` for no limit.
-pub(crate) type Limit = Option<std::time::Duration>;
-
-/// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts `limit`. Boxed
-/// together with the call, so the caller's future holds only a pointer.
-async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    match limit {
-        None => call.await,
-        Some(limit) => tokio::time::timeout(limit, call)
-            .await
-            .unwrap_or(Err(Error::StoreTimeout(limit))),
-    }
-}
-
-/// `SessionStore` made object-safe, so that `Session` and the layer are not generic over the
-/// store. Every call is bounded by the `store_timeout` it is given.
-pub(crate) trait DynStore: Send + Sync + 'static {
-    /// For the built-in stores that answer without I/O: `Session` calls them directly,
-    /// without a boxed future.
-    #[cfg_attr(not(feature = "memory"), allow(dead_code))]
-    fn as_any(&self) -> &dyn std::any::Any;
-    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
-    fn load<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>>;
-    fn create<'a>(
-        &'a self,
-        record: &'a Record,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>>;
-    fn save<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-        expected: &'a Version,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
-    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>>;
-    fn exists<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<bool, Error>>;
-}
-
-impl<S: SessionStore> DynStore for S {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
-        SessionStore::parse_key(self, cookie_value)
-    }
-    fn load<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>> {
-        Box::pin(timed(limit, SessionStore::load(self, key)))
-    }
-    fn create<'a>(
-        &'a self,
-        record: &'a Record,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>> {
-        Box::pin(timed(limit, SessionStore::create(self, record)))
-    }
-    fn save<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-        expected: &'a Version,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
-        Box::pin(timed(
-            limit,
-            SessionStore::save(self, key, record, expected),
-        ))
-    }
-    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(timed(limit, SessionStore::delete(self, key)))
-    }
-    fn exists<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        limit: Limit,
-    ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(timed(limit, SessionStore::exists(self, key)))
     }
 }

@@ -1,0 +1,312 @@
+//! The store operations: `save`, `create`, `delete`, `exists`, `flush`, `cycle_key`, and the
+//! read of the record before first use.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::Session;
+use super::changes::Changes;
+use super::expiry::{created_at, is_acceptable, stored_expiry};
+use super::size::check_size;
+use super::state::{Locked, empty};
+use crate::expiry::{self, CREATED_KEY};
+use crate::store::{Data, LoadedRecord, Record, SaveOutcome, Version};
+use crate::{Error, SessionKey};
+
+/// How many times a save reloads and re-applies its changes after losing a race.
+const MAX_SAVE_ATTEMPTS: u32 = 32;
+/// The longest pause between two attempts of a save that keeps losing races.
+const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(512);
+
+/// A random pause before retry `n` (from 1) of a save that lost a race: uniform over a window
+/// that doubles from 1 ms up to [`MAX_CONFLICT_BACKOFF`]. Without it, losers retry in
+/// lockstep and each round lets exactly one of them through.
+fn conflict_backoff(n: u32) -> std::time::Duration {
+    use rand::RngExt as _;
+    let window = std::time::Duration::from_millis(1)
+        .saturating_mul(1 << n.saturating_sub(1).min(9))
+        .min(MAX_CONFLICT_BACKOFF);
+    window.mul_f64(rand::rng().random::<f64>())
+}
+
+/// A save, decided under the lock and carried out after it.
+enum SavePlan {
+    /// No key: store the data under a fresh one.
+    Create { data: Data, generation: u64 },
+    /// Update the record `key` loaded at `version`.
+    Update {
+        key: SessionKey,
+        data: Data,
+        version: Version,
+        generation: u64,
+    },
+}
+
+impl Session {
+    /// `session.save()`: writes the session. Without a key, this creates one ([`create`]).
+    /// With one, it updates the stored record, and fails with
+    /// [`Error::SessionInterrupted`] when that record is gone (deleted or expired) rather than
+    /// resurrecting it. When a concurrent request saved in between, the record is reloaded
+    /// and this request's own changes are applied on top of it, so neither loses a key the
+    /// other did not touch (for the same key, the last writer wins).
+    ///
+    /// [`create`]: Self::create
+    pub async fn save(&self) -> Result<(), Error> {
+        self.save_at(OffsetDateTime::now_utc()).await.map(drop)
+    }
+
+    /// `save()` as of `now`, the request's one clock reading; returns the key the cookie
+    /// carries from now on.
+    pub(crate) async fn save_at(&self, now: OffsetDateTime) -> Result<SessionKey, Error> {
+        let plan = self.plan_save(&mut self.state(), now);
+        self.execute(plan, now).await
+    }
+
+    /// What a save will write, taken under the lock the caller holds.
+    fn plan_save(&self, state: &mut Locked<'_>, now: OffsetDateTime) -> SavePlan {
+        if state.key.is_none() {
+            return self.plan_create(state, now);
+        }
+        self.stamp_creation(state, now);
+        let data = Arc::clone(state.data());
+        let generation = state.changes.generation;
+        match state.key.clone() {
+            Some(key) => SavePlan::Update {
+                key,
+                data,
+                version: state.version.clone(),
+                generation,
+            },
+            // Reading the data dropped a key the store did not know: create instead.
+            None => SavePlan::Create { data, generation },
+        }
+    }
+
+    fn plan_create(&self, state: &mut Locked<'_>, now: OffsetDateTime) -> SavePlan {
+        state.accessed = true;
+        if state.loaded.is_none() {
+            // Django's save(must_create=True) saves what is loaded, or nothing.
+            state.fetched = None;
+            state.loaded = Some(empty());
+        }
+        self.stamp_creation(state, now);
+        SavePlan::Create {
+            data: Arc::clone(state.data()),
+            generation: state.changes.generation,
+        }
+    }
+
+    /// With `absolute_max_age` set, stamps a session that has no creation time yet (a new
+    /// one, or one saved before the option was turned on) with the current time.
+    fn stamp_creation(&self, state: &mut Locked<'_>, now: OffsetDateTime) {
+        if self.config().absolute_max_age.is_some() && !state.data().contains_key(CREATED_KEY) {
+            state.set(CREATED_KEY, Value::from(now.unix_timestamp()));
+        }
+    }
+
+    /// Writes what `plan` says and returns the key the cookie carries from now on.
+    async fn execute(&self, plan: SavePlan, now: OffsetDateTime) -> Result<SessionKey, Error> {
+        let (key, data, version, generation) = match plan {
+            SavePlan::Create { data, generation } => {
+                let record = self.record(data, now)?;
+                let (key, version) = self.shared().store.create(&record, self.limit()).await?;
+                // Django's create() sets `modified` once the record exists.
+                return Ok(self.saved(key, version, generation, None, true));
+            }
+            SavePlan::Update {
+                key,
+                data,
+                version,
+                generation,
+            } => (key, data, version, generation),
+        };
+        let record = self.record(Arc::clone(&data), now)?;
+        let store = &self.shared().store;
+        match store.save(&key, &record, &version, self.limit()).await? {
+            SaveOutcome::Saved { key, version } => {
+                Ok(self.saved(key, version, generation, None, false))
+            }
+            SaveOutcome::Gone => Err(Error::SessionInterrupted),
+            // Rare, and kept out of this future so that the common one stays small.
+            SaveOutcome::Conflict => Box::pin(self.save_after_conflicts(key, generation)).await,
+        }
+    }
+
+    /// Records a successful save. `rebased_onto` is the data written when it was this
+    /// request's changes re-applied to a newer record; `created` sets `modified`, as Django's
+    /// `create()` does.
+    fn saved(
+        &self,
+        key: SessionKey,
+        version: Version,
+        generation: u64,
+        rebased_onto: Option<&Data>,
+        created: bool,
+    ) -> SessionKey {
+        let mut state = self.state();
+        state.modified |= created;
+        if let Some(written) = rebased_onto {
+            let mine = Arc::clone(state.data());
+            let merged = state.changes.apply(written, &mine);
+            state.loaded = Some(merged);
+        }
+        state.key = Some(key.clone());
+        state.version = version;
+        if state.changes.generation == generation {
+            state.changes = Changes::default();
+        }
+        key
+    }
+
+    /// After a lost race: reload, re-apply this request's changes and save again, pausing a
+    /// little longer each time.
+    async fn save_after_conflicts(
+        &self,
+        key: SessionKey,
+        generation: u64,
+    ) -> Result<SessionKey, Error> {
+        let store = &self.shared().store;
+        for conflicts in 1..MAX_SAVE_ATTEMPTS {
+            tokio::time::sleep(conflict_backoff(conflicts)).await;
+            // The same checks as a first load: a record that became unacceptable (too old, a
+            // malformed expiry) is gone for this request too.
+            let Some(fresh) = store
+                .load(&key, self.limit())
+                .await?
+                .filter(|r| is_acceptable(self.config(), &r.data))
+            else {
+                return Err(Error::SessionInterrupted);
+            };
+            let data = {
+                let mut state = self.state();
+                let mine = Arc::clone(state.data());
+                state.changes.apply(&fresh.data, &mine)
+            };
+            // After a pause: the expiry counts from now.
+            let now = OffsetDateTime::now_utc();
+            let record = self.record(Arc::clone(&data), now)?;
+            match store
+                .save(&key, &record, &fresh.version, self.limit())
+                .await?
+            {
+                SaveOutcome::Saved { key, version } => {
+                    return Ok(self.saved(key, version, generation, Some(&data), false));
+                }
+                SaveOutcome::Gone => return Err(Error::SessionInterrupted),
+                SaveOutcome::Conflict => {}
+            }
+        }
+        tracing::warn!(
+            attempts = MAX_SAVE_ATTEMPTS,
+            "session save kept losing to concurrent saves"
+        );
+        Err(Error::Conflict(MAX_SAVE_ATTEMPTS))
+    }
+
+    /// `session.create()`: stores the session's current data under a fresh key (the store
+    /// never overwrites an existing record) and sets `modified`.
+    pub async fn create(&self) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        let plan = self.plan_create(&mut self.state(), now);
+        self.execute(plan, now).await.map(drop)
+    }
+
+    /// `session.delete()`: removes the stored record of the current key (the key itself
+    /// stays; a later save then fails with [`Error::SessionInterrupted`]).
+    pub async fn delete(&self) -> Result<(), Error> {
+        let key = self.state().key.clone();
+        match key {
+            Some(key) => self.shared().store.delete(&key, self.limit()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `session.exists(key)`: whether the store holds a record for `key`. A value that is not
+    /// a well-formed key for the store is `false` without asking it.
+    pub async fn exists(&self, key: &str) -> Result<bool, Error> {
+        let store = &self.shared().store;
+        match store.parse_key(key) {
+            Some(key) => store.exists(&key, self.limit()).await,
+            None => Ok(false),
+        }
+    }
+
+    /// `session.flush()`: deletes the stored record, empties the data and drops the key
+    /// (logout). The old key is invalid on the server before this returns; if the store
+    /// cannot delete it, the session is left as it was and the error returned.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.delete().await?;
+        let mut state = self.state();
+        state.clear();
+        state.key = None;
+        state.version = Version::default();
+        Ok(())
+    }
+
+    /// `session.cycle_key()`: moves the data to a fresh key and deletes the old record
+    /// (call it on login against session fixation).
+    pub async fn cycle_key(&self) -> Result<(), Error> {
+        let old = {
+            let mut state = self.state();
+            state.data();
+            state.key.clone()
+        };
+        self.create().await?;
+        if let Some(old) = old {
+            self.shared().store.delete(&old, self.limit()).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the record the cookie named, once, without changing any of Django's flags, so
+    /// that dictionary operations can then run synchronously. Does nothing when it was read
+    /// already, the data is loaded, or there is no key.
+    pub(crate) async fn fetch(&self) -> Result<(), Error> {
+        let key = {
+            let mut state = self.state();
+            let Some(key) = state.pending_fetch() else {
+                return Ok(());
+            };
+            // A store that answers at once is read under the lock (stores never take a
+            // session's lock, so the order cannot deadlock).
+            if let Some(loaded) = self.shared().store.load_now(&key) {
+                state.fetched = Some(self.acceptable(loaded?));
+                return Ok(());
+            }
+            key
+        };
+        let loaded = self.shared().store.load(&key, self.limit()).await?;
+        let record = self.acceptable(loaded);
+        let mut state = self.state();
+        if state.loaded.is_none() && state.fetched.is_none() {
+            state.fetched = Some(record);
+        }
+        Ok(())
+    }
+
+    fn acceptable(&self, loaded: Option<LoadedRecord>) -> Option<LoadedRecord> {
+        loaded.filter(|r| is_acceptable(self.config(), &r.data))
+    }
+
+    /// The `store_timeout` every store call is bounded by.
+    fn limit(&self) -> Option<std::time::Duration> {
+        self.config().store_timeout
+    }
+
+    /// The record a save writes: `data` and its expiry date as of now. Fails with
+    /// [`Error::SessionTooLarge`] beyond `max_session_size`.
+    fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
+        let config = self.config();
+        if let Some(limit) = config.max_session_size {
+            check_size(&data, limit)?;
+        }
+        let expiry = stored_expiry(&data);
+        let mut expiry_date = expiry::expiry_date(now, expiry.as_ref(), config.cookie_age);
+        if let (Some(max_age), Some(created)) = (config.absolute_max_age, created_at(&data)) {
+            expiry_date = expiry_date.min(created.saturating_add(max_age));
+        }
+        Ok(Record { data, expiry_date })
+    }
+}

@@ -1,0 +1,233 @@
+//! How a session calls its store: chosen once, when the store is handed over.
+//!
+//! A store that answers at once ([`SessionStore::is_immediate`]: memory, signed cookie) is
+//! called inline: its future is polled once, in place, with no allocation and no timer. Any
+//! other store is called through a boxed future bounded by `store_timeout`. `Session` and the
+//! middleware see one [`Store`] with one set of methods and never ask which kind it is, except
+//! where a whole session operation can itself run inline (the middleware's save).
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How long a store call may take (`store_timeout`); `None` for no limit.
+pub(crate) type Limit = Option<std::time::Duration>;
+
+/// A session's store, with the way to call it fixed at construction.
+#[derive(Clone)]
+pub(crate) struct Store {
+    store: Arc<dyn DynStore>,
+    immediate: bool,
+}
+
+impl Store {
+    pub(crate) fn new<S: SessionStore>(store: S) -> Self {
+        Self {
+            immediate: store.is_immediate(),
+            store: Arc::new(store),
+        }
+    }
+
+    /// Whether every call completes when first polled.
+    pub(crate) fn is_immediate(&self) -> bool {
+        self.immediate
+    }
+
+    pub(crate) fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        self.store.parse_key(cookie_value)
+    }
+
+    /// [`SessionStore::load`] now, for an immediate store; `None` for any other.
+    pub(crate) fn load_now(&self, key: &SessionKey) -> Option<Result<Option<LoadedRecord>, Error>> {
+        self.immediate.then(|| self.store.load_now(key))
+    }
+
+    pub(crate) async fn load(
+        &self,
+        key: &SessionKey,
+        limit: Limit,
+    ) -> Result<Option<LoadedRecord>, Error> {
+        match self.load_now(key) {
+            Some(loaded) => loaded,
+            None => self.store.load(key, limit).await,
+        }
+    }
+
+    pub(crate) async fn create(
+        &self,
+        record: &Record,
+        limit: Limit,
+    ) -> Result<(SessionKey, Version), Error> {
+        if self.immediate {
+            return self.store.create_now(record);
+        }
+        self.store.create(record, limit).await
+    }
+
+    pub(crate) async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+        limit: Limit,
+    ) -> Result<SaveOutcome, Error> {
+        if self.immediate {
+            return self.store.save_now(key, record, expected);
+        }
+        self.store.save(key, record, expected, limit).await
+    }
+
+    pub(crate) async fn delete(&self, key: &SessionKey, limit: Limit) -> Result<(), Error> {
+        if self.immediate {
+            return self.store.delete_now(key);
+        }
+        self.store.delete(key, limit).await
+    }
+
+    pub(crate) async fn exists(&self, key: &SessionKey, limit: Limit) -> Result<bool, Error> {
+        if self.immediate {
+            return self.store.exists_now(key);
+        }
+        self.store.exists(key, limit).await
+    }
+}
+
+/// Runs `call` to completion now, if it completes without waiting: `None` when it had to
+/// wait, and the call is then dropped. Only for calls that write nothing before their first
+/// wait.
+pub(crate) fn run_now<T>(call: impl Future<Output = T>) -> Option<T> {
+    let call = pin!(call);
+    match call.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+/// A call of a store that declared itself immediate.
+fn immediate<T>(call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    run_now(call).unwrap_or_else(|| {
+        tracing::error!("a store that declared itself immediate returned a pending future");
+        Err(Error::store(
+            "a store whose is_immediate() is true returned a pending future",
+        ))
+    })
+}
+
+/// Runs a store call, failing with [`Error::StoreTimeout`] when it outlasts `limit`. Boxed
+/// together with the call, so the caller's future holds only a pointer.
+async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match limit {
+        None => call.await,
+        Some(limit) => tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(Error::StoreTimeout(limit))),
+    }
+}
+
+/// `SessionStore` made object-safe, so that `Session` and the layer are not generic over the
+/// store: boxed calls bounded by the `store_timeout` they are given, and inline ones for
+/// immediate stores.
+trait DynStore: Send + Sync + 'static {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
+    fn load<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>>;
+    fn create<'a>(
+        &'a self,
+        record: &'a Record,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>>;
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
+    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>>;
+    fn exists<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+    fn load_now(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error>;
+    fn create_now(&self, record: &Record) -> Result<(SessionKey, Version), Error>;
+    fn save_now(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error>;
+    fn delete_now(&self, key: &SessionKey) -> Result<(), Error>;
+    fn exists_now(&self, key: &SessionKey) -> Result<bool, Error>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
+        SessionStore::parse_key(self, cookie_value)
+    }
+    fn load<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<Option<LoadedRecord>, Error>> {
+        Box::pin(timed(limit, SessionStore::load(self, key)))
+    }
+    fn create<'a>(
+        &'a self,
+        record: &'a Record,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<(SessionKey, Version), Error>> {
+        Box::pin(timed(limit, SessionStore::create(self, record)))
+    }
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
+        Box::pin(timed(
+            limit,
+            SessionStore::save(self, key, record, expected),
+        ))
+    }
+    fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(timed(limit, SessionStore::delete(self, key)))
+    }
+    fn exists<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(timed(limit, SessionStore::exists(self, key)))
+    }
+    fn load_now(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        immediate(SessionStore::load(self, key))
+    }
+    fn create_now(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
+        immediate(SessionStore::create(self, record))
+    }
+    fn save_now(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        immediate(SessionStore::save(self, key, record, expected))
+    }
+    fn delete_now(&self, key: &SessionKey) -> Result<(), Error> {
+        immediate(SessionStore::delete(self, key))
+    }
+    fn exists_now(&self, key: &SessionKey) -> Result<bool, Error> {
+        immediate(SessionStore::exists(self, key))
+    }
+}
