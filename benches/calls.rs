@@ -115,6 +115,10 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         self.inner.parse_key(cookie_value)
     }
+    // Counting does not wait: the store keeps the inner one's dispatch.
+    fn is_immediate(&self) -> bool {
+        self.inner.is_immediate()
+    }
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, sessionbase::Error> {
         self.calls.load.fetch_add(1, Relaxed);
         self.inner.load(key).await

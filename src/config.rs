@@ -239,6 +239,43 @@ impl SessionConfig {
         if self.store_timeout.is_some_and(|t| t.is_zero()) {
             return fail("store_timeout must be positive (or None for no limit)".into());
         }
+        self.check_with_cookie_crate()
+    }
+
+    /// The cookie the middleware renders for this configuration, read back by the `cookie`
+    /// crate's parser: a name, domain or path that a standard parser reads differently
+    /// (an attribute value that ends early or swallows the next) fails here, at startup.
+    fn check_with_cookie_crate(&self) -> Result<(), Error> {
+        let template = crate::middleware::set_cookie::CookieTemplate::new(self);
+        let rendered = crate::middleware::set_cookie::set_cookie(
+            &template,
+            "k2345678",
+            Some(self.cookie_age.whole_seconds()),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .and_then(|value| value.to_str().ok().map(str::to_owned))
+        .ok_or_else(|| Error::Config("the session cookie is not a valid header value".into()))?;
+        let parsed = cookie::Cookie::parse(rendered.as_str())
+            .map_err(|e| Error::Config(format!("the session cookie does not parse: {e}")))?;
+        // The crate drops a domain's leading dot, as browsers do.
+        let domain = self
+            .cookie_domain
+            .as_deref()
+            .map(|d| d.trim_start_matches('.'));
+        let same_site = self.cookie_same_site.map(SameSite::as_str);
+        let read_back = parsed.name() == self.cookie_name
+            && parsed.value() == "k2345678"
+            && parsed.path() == Some(self.cookie_path.as_str())
+            && parsed.domain() == domain
+            && parsed.http_only() == Some(true).filter(|_| self.cookie_http_only)
+            && parsed.secure() == Some(true).filter(|_| self.cookie_secure)
+            && parsed.same_site().map(|s| s.to_string()).as_deref() == same_site;
+        if !read_back {
+            return Err(Error::Config(format!(
+                "the session cookie {rendered:?} reads back differently: check cookie_name, \
+                 cookie_domain and cookie_path"
+            )));
+        }
         Ok(())
     }
 }
@@ -287,6 +324,10 @@ mod tests {
             d().with_cookie_path("/a;b"),
             d().with_cookie_domain(Some("ex\nample.com".into())),
             d().with_cookie_age(Duration::seconds(-1)),
+            // What only the `cookie` crate's read-back catches: a standard parser trims the
+            // spaces, so the browser's cookie would not be the configured one.
+            d().with_cookie_domain(Some(" example.com".into())),
+            d().with_cookie_path("/app "),
         ];
         for config in bad {
             assert!(

@@ -84,6 +84,43 @@ pub use store::SessionStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 
+/// What `benches/set_cookie.rs` compares with the `cookie`, `httpdate` and `time` crates:
+/// not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    use http::HeaderValue;
+    use time::OffsetDateTime;
+
+    use crate::SessionConfig;
+    use crate::middleware::set_cookie::{CookieTemplate, push_http_date, set_cookie};
+
+    /// The session's `Set-Cookie`, rendered as the middleware renders it.
+    #[derive(Debug)]
+    pub struct SetCookieRenderer(CookieTemplate);
+
+    impl SetCookieRenderer {
+        /// The template of `config`, built once.
+        pub fn new(config: &SessionConfig) -> Self {
+            Self(CookieTemplate::new(config))
+        }
+
+        /// `Set-Cookie` for `value` with `max_age` (`None`: browser-length) as of `now`.
+        pub fn render(
+            &self,
+            value: &str,
+            max_age: Option<i64>,
+            now: OffsetDateTime,
+        ) -> Option<HeaderValue> {
+            set_cookie(&self.0, value, max_age, now)
+        }
+    }
+
+    /// `expires`'s date for the Unix time `seconds`, as the middleware writes it.
+    pub fn http_date(out: &mut Vec<u8>, seconds: i64) {
+        push_http_date(out, seconds);
+    }
+}
+
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

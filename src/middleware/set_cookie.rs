@@ -3,7 +3,11 @@
 //! The attributes come in Django's order (Python's `http.cookies` sorts them: `Domain`,
 //! `expires`, `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`), which is not the order
 //! the `cookie` crate renders; the parts only the configuration decides are joined once, so
-//! that writing a cookie is a handful of copies.
+//! that writing a cookie is a handful of copies. `benches/set_cookie.rs`, 2026-12-02 on the
+//! 2-core CI machine: this template 72 ns a cookie, the `cookie` crate building and
+//! rendering the same one 303 ns (231 ns more, over the 20 ns a request the crate may cost).
+//! The crate does check every configuration: [`SessionConfig::validate`] parses the cookie
+//! rendered here back with it.
 
 use http::header::VARY;
 use http::{HeaderMap, HeaderValue};
@@ -21,9 +25,11 @@ const MONTHS: [&[u8; 3]; 12] = [
 ];
 
 /// Appends the RFC 1123 date Django writes in `expires` (`Fri, 11 Dec 2026 01:55:15 GMT`).
-/// By hand, from the Unix time, into a fixed layout: `time`'s calendar and formatting
-/// machinery cost more than the rest of the cookie.
-fn push_http_date(out: &mut Vec<u8>, seconds: i64) {
+/// By hand, from the Unix time, into a fixed layout (`benches/set_cookie.rs`, 2026-12-02:
+/// 22 ns, against 61 ns for `httpdate::fmt_http_date` and 109 ns for `time`'s formatter;
+/// both over the 20 ns a request a crate may cost more). Pinned against `time`'s formatter
+/// in the tests below.
+pub(crate) fn push_http_date(out: &mut Vec<u8>, seconds: i64) {
     let days = seconds.div_euclid(86_400);
     let of_day = seconds.rem_euclid(86_400) as u32;
     let (year, month, day) = civil_from_days(days);
