@@ -3,9 +3,9 @@
 
 Signed values are computed here independently of the crate, with Django's algorithm
 (TimestampSigner: HMAC-SHA256 keyed on SHA256(salt + "signer" + secret), URL-safe base64
-without padding, base62 timestamps); the first ones are the test vectors of
-/work/shared/reference/django-sessions.md §10.2, checked against it below. Run from the
-repository root: `python3 fuzz/make_seeds.py`. Files the fuzzer added are left alone.
+without padding, base62 timestamps); the first ones are values Django's own `signing.dumps`
+wrote, checked against them below. Run from the repository root:
+`python3 fuzz/make_seeds.py`. Files the fuzzer added are left alone.
 """
 
 import base64
@@ -59,7 +59,7 @@ def dumps(obj, ts=T, salt=COOKIE_SALT, secret=SECRET, compress=True) -> str:
     return sign(payload(obj, compress), ts, salt, secret)
 
 
-# Django's own vectors (§10.2); compressed ones come from Django's zlib.
+# Django's own vectors; compressed ones come from Django's zlib.
 HELLO = "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:D7br0mU4xl7_pVmn8oQP-46zTk7_-k7T0N1hmLtBPNc"
 EMPTY = "e30:1r31eq:bm9Z9NUl34o8o-n4aaAkHGlR-ZM2VBuyjHK9uxlDPWY"
 THIRTY = ".eJwNy7sNgDAQRMFeHL_Au_7cmVYQgetA9I7TkeYtu1x3RZhGZzAJkoUOChk11NFAEwVKtHDF5xg33PHAEwdOvJ7vBwQtEZE:1r31eq:ktB1bT7J8YBAfxrYUXYy0H6cliM1BhjASNPoFXsL4_o"

@@ -1,8 +1,7 @@
 //! `SessionLayer` over real HTTP: an axum server on a loopback port, driven by reqwest.
 //!
-//! Each test pins a row of Django's `SessionMiddleware` contract (behavioural reference
-//! `django-sessions.md`, §11 above all) or a promise of the crate (CAS saves, zero store
-//! calls when no handler takes the session, errors as statuses).
+//! Each test pins a row of Django's `SessionMiddleware` contract or a promise of the crate
+//! (CAS saves, zero store calls when no handler takes the session, errors as statuses).
 
 mod common;
 
@@ -605,8 +604,8 @@ async fn clear_with_a_malformed_cookie_deletes_it() {
     assert!(store.is_empty());
 }
 
-/// Django §8.3: `clear()` keeps the key, so the session is not empty; it is saved with no
-/// data and its cookie re-sent (test `test_empty_session_saved`), not deleted.
+/// Django's `SessionBase.clear()` keeps the key, so the session is not empty; it is saved
+/// with no data and its cookie re-sent (test `test_empty_session_saved`), not deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn clear_with_a_valid_cookie_saves_an_empty_session_under_the_same_key() {
     let store = MemoryStore::new();

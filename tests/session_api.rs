@@ -1,7 +1,8 @@
 //! Django's `SessionBase` API, row by row, through `sessionbase`'s public API.
 //!
-//! Each test names the Django behaviour it pins (see the behavioural reference,
-//! `django-sessions.md`, sections 2-9 and 14). Everything runs against `MemoryStore`.
+//! Each test names the Django behaviour it pins: `SessionBase`'s mapping methods, its flags,
+//! the test cookie, the expiry methods and the store operations. Everything runs against
+//! `MemoryStore`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ fn now_micros() -> OffsetDateTime {
         .unwrap()
 }
 
-// ----- §3: a new session -----
+// ----- a new session -----
 
 #[test]
 fn new_session_has_no_key_and_clear_flags() {
@@ -77,7 +78,7 @@ fn session_clones_share_state() {
     assert!(s.modified());
 }
 
-// ----- §5: get / get_value -----
+// ----- get / get_value -----
 
 #[test]
 fn get_missing_is_none_and_sets_accessed_only() {
@@ -118,7 +119,7 @@ fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing() {
     assert_eq!(s.len(), 1);
 }
 
-// ----- §5: insert / insert_value -----
+// ----- insert / insert_value -----
 
 #[test]
 fn insert_sets_modified_even_with_the_same_value() {
@@ -163,7 +164,7 @@ fn insert_of_unserializable_value_fails_and_writes_nothing() {
     assert!(s.is_empty());
 }
 
-// ----- §5: remove / pop -----
+// ----- remove / pop -----
 
 #[test]
 fn remove_present_sets_modified_missing_leaves_it() {
@@ -205,7 +206,7 @@ fn pop_present_missing_and_wrong_type() {
     assert_eq!(keys_of(&s), ["n"]);
 }
 
-// ----- §5: setdefault -----
+// ----- setdefault -----
 
 #[test]
 fn setdefault_present_returns_existing_and_writes_nothing() {
@@ -227,7 +228,7 @@ fn setdefault_missing_writes_and_sets_modified() {
     assert!(s.accessed());
 }
 
-// ----- §5: update -----
+// ----- update -----
 
 #[test]
 fn update_merges_in_order_and_sets_modified() {
@@ -271,7 +272,7 @@ fn update_is_all_or_nothing_when_a_value_fails_to_serialize() {
     assert!(!s.modified());
 }
 
-// ----- §5: contains_key, keys, values, items, len -----
+// ----- contains_key, keys, values, items, len -----
 
 #[tokio::test]
 async fn views_set_accessed_not_modified_and_keep_order() {
@@ -313,7 +314,7 @@ async fn views_set_accessed_not_modified_and_keep_order() {
     assert!(s.accessed());
 }
 
-// ----- §5, §8.5: clear -----
+// ----- clear -----
 
 #[tokio::test]
 async fn clear_empties_without_the_store_and_keeps_the_key() {
@@ -350,7 +351,7 @@ fn clear_on_a_new_session() {
     assert!(s.is_empty());
 }
 
-// ----- §8.3: is_empty -----
+// ----- is_empty -----
 
 #[tokio::test]
 async fn is_empty_follows_django() {
@@ -379,7 +380,7 @@ async fn is_empty_follows_django() {
     assert!(!s.is_empty());
 }
 
-// ----- §3, §5: flags -----
+// ----- flags -----
 
 #[tokio::test]
 async fn flags_and_session_key_reads() {
@@ -415,7 +416,7 @@ async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics() {
     );
 }
 
-// ----- §6: test cookie -----
+// ----- test cookie -----
 
 #[test]
 fn test_cookie_round_trip() {
@@ -457,7 +458,7 @@ fn delete_test_cookie_when_absent_leaves_modified() {
     assert!(!s.modified());
 }
 
-// ----- §7.1: set_expiry -----
+// ----- set_expiry -----
 
 #[test]
 fn set_expiry_stores_djangos_values() {
@@ -538,7 +539,7 @@ fn set_expiry_none_removes_and_sets_modified_only_if_one_existed() {
     assert_eq!(s.get_expiry_age(), COOKIE_AGE);
 }
 
-// ----- §7.2-7.4: get_expiry_age / get_expiry_date -----
+// ----- get_expiry_age / get_expiry_date -----
 
 #[test]
 fn default_expiry_is_the_cookie_age() {
@@ -699,7 +700,7 @@ fn malformed_expiry_in_memory_counts_as_none() {
     assert_eq!(s.get_expiry_age(), COOKIE_AGE);
 }
 
-// ----- §7.5: get_expire_at_browser_close -----
+// ----- get_expire_at_browser_close -----
 
 #[test]
 fn expire_at_browser_close_matrix() {
@@ -747,7 +748,7 @@ fn session_cookie_age_follows_the_config() {
     assert_eq!(s.config().cookie_age, Duration::days(1));
 }
 
-// ----- §9: store operations -----
+// ----- store operations -----
 
 #[tokio::test]
 async fn save_of_a_new_session_creates_a_key_and_keeps_flags() {
@@ -1039,7 +1040,7 @@ async fn custom_expiry_survives_a_save_and_load() {
     assert_eq!(again.get_expiry_date(), at);
 }
 
-// ----- §9: concurrent logout -----
+// ----- concurrent logout -----
 
 #[tokio::test]
 async fn concurrent_logout_is_not_resurrected() {

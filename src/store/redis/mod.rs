@@ -1,0 +1,262 @@
+//! `RedisStore`: one Redis key per session, with a TTL; single node or Redis Cluster.
+
+use std::fmt;
+use std::sync::Arc;
+
+use redis::Cmd;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+
+use super::Codec;
+use crate::{Error, SessionKey};
+use connection::{
+    CLUSTER_OVERALL_TIMEOUT, CONNECTION_TIMEOUT, Connection, RECONNECT_MAX_DELAY,
+    RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
+};
+use format::Format;
+
+mod connection;
+mod format;
+mod scripts;
+mod store;
+#[cfg(test)]
+mod tests;
+
+/// The key prefix when none is set.
+const DEFAULT_PREFIX: &str = "sessionbase:";
+
+/// Sessions in Redis: one key per session (the prefix, `sessionbase:` by default, followed
+/// by the session key) holding the encoded session data, with a TTL that ends with the
+/// session, so that Redis itself forgets expired sessions.
+///
+/// Every operation is one round trip: `load` is a `GET`, `create` a `SET … NX PX` (a new
+/// session never overwrites an existing one; on a collision another key is drawn), `save` a
+/// Lua script (`EVALSHA`) that compares the stored value with the one loaded and only then
+/// writes (`SET … XX PX`), `delete` a `DEL` and `exists` an `EXISTS`. The stored value is
+/// also the record's version, so two requests racing on one session never lose each
+/// other's changes. Values are written by a [`Codec`]: plain JSON by default, Django's
+/// signed format with [`with_codec`](Self::with_codec)`(`[`Codec::django`]`(...))`.
+///
+/// Keys are validated before they reach Redis: only what
+/// [`parse_key`] accepts (8 to 40 characters of `[a-z0-9]`) is ever
+/// appended to the prefix, so a cookie cannot smuggle glob patterns, spaces or line breaks
+/// into a key.
+///
+/// The connection reconnects by itself: while Redis is unreachable, calls fail with
+/// [`Error::StoreUnavailable`] (the layer answers 503) within about a second, and work again
+/// once Redis is back, without restarting the application. Other Redis errors are
+/// [`Error::Store`] (500).
+///
+/// Cloning is cheap and shares the connection. `Debug` shows neither the URL nor the
+/// password.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use sessionbase::{RedisStore, Session, SessionLayer};
+///
+/// async fn index(session: Session) -> Result<String, sessionbase::Error> {
+///     let visits: u64 = session.get("visits")?.unwrap_or(0);
+///     session.insert("visits", visits + 1)?;
+///     Ok(format!("{visits} earlier visits"))
+/// }
+///
+/// # async fn run() -> Result<(), sessionbase::Error> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/")
+///     .await?
+///     .with_prefix("myapp:session:");
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::new(store));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Redis Cluster
+///
+/// Connect with [`RedisStore::cluster`], giving one or more nodes of the cluster (the
+/// others are discovered):
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sessionbase::Error> {
+/// use sessionbase::RedisStore;
+///
+/// let store = RedisStore::cluster([
+///     "redis://10.0.0.1:6379/",
+///     "redis://10.0.0.2:6379/",
+///     "redis://10.0.0.3:6379/",
+/// ])
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Every session is exactly one key, and every command the store sends (the compare-and-swap
+/// script included) touches that one key only, so no command ever spans two hash slots
+/// (`CROSSSLOT` cannot happen) and sessions spread over the whole cluster. For that reason,
+/// do not put a hash tag (`{...}`) in the prefix: it would pin every session to one slot.
+/// MOVED and ASK redirections, and failovers, are handled by the cluster client.
+///
+/// # Expiry
+///
+/// Redis removes expired keys itself, so [`clear_expired`]
+/// does nothing and there is no need for [`spawn_clear_expired`](super::spawn_clear_expired)
+/// with this store. A record whose expiry date has already passed is never written: `create`
+/// returns a fresh key without storing anything, and `save` deletes the key. `load` does not
+/// report the expiry date (that would take a second command), so a
+/// [`CachedStore`](super::CachedStore) in front of this store keeps its copies for its
+/// refill TTL.
+///
+/// `RedisStore` is also a [`CacheStore`], so it can be the cache of a
+/// [`CachedStore`](super::CachedStore) in front of a database store (Django's `cached_db`).
+///
+/// [`parse_key`]: super::SessionStore::parse_key
+/// [`clear_expired`]: super::SessionStore::clear_expired
+/// [`CacheStore`]: super::CacheStore
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    prefix: Arc<str>,
+    format: Arc<Format>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the connection itself: its configuration holds the password.
+        let mode = match self.connection {
+            Connection::Single(_) => "single node",
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("mode", &mode)
+            .field("prefix", &self.prefix)
+            .field(
+                "format",
+                &match &*self.format {
+                    Format::Text(codec) if codec.is_signed() => "signed",
+                    Format::Text(_) => "plain",
+                    Format::Pickle => "pickle",
+                },
+            )
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to a single Redis server, for example `redis://127.0.0.1:6379/`,
+    /// `redis://:password@host:6379/2` or `redis+unix:///run/redis.sock`.
+    ///
+    /// The connection is opened now, so a wrong URL or a Redis that is down is reported at
+    /// startup: [`Error::Config`] for a URL that cannot work, [`Error::StoreUnavailable`] when
+    /// Redis cannot be reached, [`Error::Store`] otherwise (a wrong password, say). Each
+    /// connection attempt times out after a second, and each command after a second. To
+    /// choose other timeouts, or to start without Redis, build a
+    /// [`ConnectionManager`] yourself (`ConnectionManager::new_lazy_with_config` connects on
+    /// first use) and use [`from_manager`](Self::from_manager).
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url).map_err(map_connect_err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(map_connect_err)?;
+        Ok(Self::from_manager(manager))
+    }
+
+    /// Connects to a Redis Cluster through one or more of its nodes (the rest are
+    /// discovered), for example `["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"]`. All
+    /// URLs must carry the same credentials. See [Redis Cluster](#redis-cluster).
+    ///
+    /// Errors as [`connect`](Self::connect); a list with no URL is an [`Error::Config`].
+    /// For other settings (TLS, replicas, timeouts), build the connection with
+    /// [`ClusterClient::builder`] and use [`from_cluster`](Self::from_cluster).
+    pub async fn cluster(urls: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Self, Error> {
+        let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        if urls.is_empty() {
+            return Err(Error::Config(
+                "RedisStore::cluster needs the URL of at least one node".into(),
+            ));
+        }
+        let client = ClusterClient::builder(urls)
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .overall_response_timeout(Some(CLUSTER_OVERALL_TIMEOUT))
+            .build()
+            .map_err(map_connect_err)?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(map_connect_err)?;
+        Ok(Self::from_cluster(connection))
+    }
+
+    /// A store on a connection manager you built (with your own timeouts and retries, or
+    /// lazily connecting). The default prefix and plain JSON.
+    pub fn from_manager(manager: ConnectionManager) -> Self {
+        Self::with_connection(Connection::Single(manager))
+    }
+
+    /// A store on a Redis Cluster connection you built from a [`ClusterClient`].
+    pub fn from_cluster(connection: ClusterConnection) -> Self {
+        Self::with_connection(Connection::Cluster(connection))
+    }
+
+    fn with_connection(connection: Connection) -> Self {
+        Self {
+            connection,
+            prefix: DEFAULT_PREFIX.into(),
+            format: Arc::new(Format::Text(Codec::plain())),
+        }
+    }
+
+    /// Puts `prefix` in front of every session key (default `sessionbase:`), so that several
+    /// applications can share a Redis database. Instances of one application must use the
+    /// same prefix to see each other's sessions.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into().into();
+        self
+    }
+
+    /// How session data is written (default [`Codec::plain`]); [`Codec::django`] signs it
+    /// as Django does, so that records tampered with in Redis, or written by an application
+    /// with another secret, load as no session.
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.format = Arc::new(Format::Text(codec));
+        self
+    }
+
+    /// Writes and reads values as Django's Redis cache backends do (Django's `RedisCache`,
+    /// django-redis with its default serializer): the session dict pickled, so that a Django
+    /// app on the `cache` session engine shares the sessions. With the prefix
+    /// `"<KEY_PREFIX>:<VERSION>:django.contrib.sessions.cache"`, the keys are Django's.
+    /// [`DjangoConfig`](crate::django::DjangoConfig) sets both.
+    ///
+    /// Only data is read: a pickle that would need a class or a callable (a `datetime`, a
+    /// model instance), or that holds bytes or a set, loads as no session (logged), and
+    /// nothing in it is ever executed. Tuples read as lists.
+    pub fn with_pickle(mut self) -> Self {
+        self.format = Arc::new(Format::Pickle);
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Redis key that holds the session `key`.
+    pub fn redis_key(&self, key: &SessionKey) -> String {
+        let mut full = String::with_capacity(self.prefix.len() + key.as_str().len());
+        full.push_str(&self.prefix);
+        full.push_str(key.as_str());
+        full
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let mut connection = self.connection.clone();
+        cmd.query_async(&mut connection).await.map_err(map_err)
+    }
+}
