@@ -2,8 +2,11 @@
 //!
 //! Each test pins a row of Django's `SessionMiddleware` contract or a promise of the crate
 //! (CAS saves, zero store calls when no handler takes the session, errors as statuses).
-
-mod common;
+//!
+//! The tests that need a working store are generic over it and run on both dispatch paths
+//! (`on_both_paths!` at the end): on `MemoryStore`, which the library calls directly, and on
+//! `IoStore<MemoryStore>`, whose calls are pending once as a network store's are. Those
+//! about one store (failing, hanging, the memory store's in-place save) or none run once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,9 +22,9 @@ use sessionbase::{
 };
 use time::{Duration, OffsetDateTime};
 
-use common::{
-    CountSnapshot, CountingStore, FailingStore, Failure, SetCookie, client, is_generated_key,
-    session_cookie, set_cookies, spawn, vary,
+use crate::common::{
+    self, CountSnapshot, CountingStore, FailingStore, Failure, SetCookie, SuiteStore, client,
+    is_generated_key, on_both_paths, session_cookie, set_cookies, spawn, vary,
 };
 
 const COOKIE_AGE: i64 = 1_209_600;
@@ -301,23 +304,22 @@ fn assert_default_removal(cookie: &SetCookie) {
     );
 }
 
-async fn load(store: &MemoryStore, key: &str) -> Session {
+async fn load<S: SuiteStore>(store: &S, key: &str) -> Session {
     Session::load(store.clone(), SessionConfig::default(), key)
         .await
         .expect("MemoryStore loads never fail")
 }
 
 /// Whether the store holds a live record under `key`.
-async fn stored(store: &MemoryStore, key: &str) -> bool {
+async fn stored<S: SuiteStore>(store: &S, key: &str) -> bool {
     let session = Session::new(store.clone(), SessionConfig::default());
     session.exists(key).await.expect("exists")
 }
 
 // ----- 1. the cookie of a new session -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn new_session_sets_djangos_default_cookie() {
-    let store = MemoryStore::new();
+async fn new_session_sets_djangos_default_cookie<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
 
     let response = get_with(&base, "/set?k=a&v=1", None).await;
@@ -348,8 +350,7 @@ async fn new_session_sets_djangos_default_cookie() {
     assert_eq!(session.get_value("a"), Some(json!(1)));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn configured_cookie_attributes_all_appear() {
+async fn configured_cookie_attributes_all_appear<S: SuiteStore>() {
     let config = SessionConfig::default()
         .with_cookie_name("sid")
         .with_cookie_domain(Some(".example.local".into()))
@@ -358,7 +359,7 @@ async fn configured_cookie_attributes_all_appear() {
         .with_cookie_same_site(Some(SameSite::Strict))
         .with_cookie_http_only(false)
         .with_cookie_age(Duration::hours(1));
-    let base = serve(MemoryStore::new(), config).await;
+    let base = serve(S::new_store(), config).await;
 
     let response = get_named(&base, "/set?k=a&v=1", "sid", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -386,18 +387,17 @@ async fn configured_cookie_attributes_all_appear() {
     assert_eq!(json_body(response).await, Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn samesite_none_and_no_samesite() {
+async fn samesite_none_and_no_samesite<S: SuiteStore>() {
     let none = SessionConfig::default()
         .with_cookie_same_site(Some(SameSite::None))
         .with_cookie_secure(true);
-    let base = serve(MemoryStore::new(), none).await;
+    let base = serve(S::new_store(), none).await;
     let cookie = session_cookie(&get_with(&base, "/set?k=a&v=1", None).await, "sessionid");
     assert_eq!(cookie.attr_value("SameSite"), "None");
     assert!(cookie.has("Secure"), "{}", cookie.raw);
 
     let absent = SessionConfig::default().with_cookie_same_site(None);
-    let base = serve(MemoryStore::new(), absent).await;
+    let base = serve(S::new_store(), absent).await;
     let cookie = session_cookie(&get_with(&base, "/set?k=a&v=1", None).await, "sessionid");
     assert!(!cookie.has("SameSite"), "{}", cookie.raw);
     assert_eq!(
@@ -408,16 +408,15 @@ async fn samesite_none_and_no_samesite() {
     // SameSite=None without Secure would be dropped by browsers: refused at startup.
     let broken = SessionConfig::default().with_cookie_same_site(Some(SameSite::None));
     assert!(matches!(
-        SessionLayer::new(MemoryStore::new()).with_config(broken),
+        SessionLayer::new(S::new_store()).with_config(broken),
         Err(Error::Config(_))
     ));
 }
 
 // ----- 2. expiry in the cookie -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn browser_close_setting_gives_no_max_age_and_no_expires() {
-    let store = MemoryStore::new();
+async fn browser_close_setting_gives_no_max_age_and_no_expires<S: SuiteStore>() {
+    let store = S::new_store();
     let config = SessionConfig::default().with_expire_at_browser_close(true);
     let base = serve(store.clone(), config).await;
 
@@ -438,9 +437,8 @@ async fn browser_close_setting_gives_no_max_age_and_no_expires() {
     assert_eq!(cookie.max_age(), Some(300), "{}", cookie.raw);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn set_expiry_controls_max_age() {
-    let store = MemoryStore::new();
+async fn set_expiry_controls_max_age<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
 
     // set_expiry(0): a browser-length cookie.
@@ -483,9 +481,8 @@ async fn set_expiry_controls_max_age() {
 
 // ----- 3. Vary -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn vary_cookie_when_only_read() {
-    let store = MemoryStore::new();
+async fn vary_cookie_when_only_read<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
 
@@ -503,9 +500,8 @@ async fn vary_cookie_when_only_read() {
     assert_eq!(json_body(response).await, json!({"a": 1}));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_vary_and_no_cookie_when_session_never_extracted() {
-    let base = serve(MemoryStore::new(), SessionConfig::default()).await;
+async fn no_vary_and_no_cookie_when_session_never_extracted<S: SuiteStore>() {
+    let base = serve(S::new_store(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
     for cookie in [None, Some(key.as_str())] {
         let response = get_with(&base, "/untouched", cookie).await;
@@ -520,9 +516,8 @@ async fn no_vary_and_no_cookie_when_session_never_extracted() {
     assert_no_set_cookie(&response);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn vary_is_merged_with_the_handlers_and_never_duplicated() {
-    let base = serve(MemoryStore::new(), SessionConfig::default()).await;
+async fn vary_is_merged_with_the_handlers_and_never_duplicated<S: SuiteStore>() {
+    let base = serve(S::new_store(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
 
     let response = get_with(&base, "/read_vary?vary=Accept-Encoding", Some(&key)).await;
@@ -558,9 +553,8 @@ async fn vary_is_merged_with_the_handlers_and_never_duplicated() {
 
 // ----- 4. an emptied session deletes its cookie -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn flush_deletes_the_cookie_and_the_record() {
-    let store = MemoryStore::new();
+async fn flush_deletes_the_cookie_and_the_record<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "user", "42").await;
     assert!(stored(&store, &key).await);
@@ -582,9 +576,8 @@ async fn flush_deletes_the_cookie_and_the_record() {
     assert!(store.is_empty(), "nothing was recreated");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn flush_without_a_cookie_sets_nothing() {
-    let store = MemoryStore::new();
+async fn flush_without_a_cookie_sets_nothing<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let response = get_with(&base, "/flush", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -593,9 +586,8 @@ async fn flush_without_a_cookie_sets_nothing() {
     assert!(store.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn clear_with_a_malformed_cookie_deletes_it() {
-    let store = MemoryStore::new();
+async fn clear_with_a_malformed_cookie_deletes_it<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let response = get_with(&base, "/clear", Some("abc")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -606,9 +598,8 @@ async fn clear_with_a_malformed_cookie_deletes_it() {
 
 /// Django's `SessionBase.clear()` keeps the key, so the session is not empty; it is saved
 /// with no data and its cookie re-sent (test `test_empty_session_saved`), not deleted.
-#[tokio::test(flavor = "multi_thread")]
-async fn clear_with_a_valid_cookie_saves_an_empty_session_under_the_same_key() {
-    let store = MemoryStore::new();
+async fn clear_with_a_valid_cookie_saves_an_empty_session_under_the_same_key<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
 
@@ -627,10 +618,9 @@ async fn clear_with_a_valid_cookie_saves_an_empty_session_under_the_same_key() {
 
 // ----- 5. no save on 5xx -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn server_errors_never_save_a_new_session() {
+async fn server_errors_never_save_a_new_session<S: SuiteStore>() {
     for code in [500u16, 502, 503] {
-        let store = CountingStore::new(MemoryStore::new());
+        let store = CountingStore::new(S::new_store());
         let base = serve(store.clone(), SessionConfig::default()).await;
         let response = get_with(&base, &format!("/set_status?code={code}&k=a&v=1"), None).await;
         assert_eq!(response.status().as_u16(), code);
@@ -644,9 +634,8 @@ async fn server_errors_never_save_a_new_session() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn server_errors_never_save_an_existing_session() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn server_errors_never_save_an_existing_session<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "\"before\"").await;
     for code in [500u16, 502, 503] {
@@ -667,9 +656,8 @@ async fn server_errors_never_save_an_existing_session() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_404_still_saves() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn a_404_still_saves<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
     let response = get_with(&base, "/set_status?code=404&k=a&v=1", None).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -691,9 +679,8 @@ async fn a_404_still_saves() {
 
 // ----- 6. save_every_request -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn save_every_request_resaves_an_untouched_session() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn save_every_request_resaves_an_untouched_session<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let config = SessionConfig::default().with_save_every_request(true);
     let base = serve(store.clone(), config).await;
     let key = new_session(&base, "a", "1").await;
@@ -716,9 +703,8 @@ async fn save_every_request_resaves_an_untouched_session() {
     assert_eq!(json_body(response).await, json!(1));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn save_every_request_without_a_cookie_does_nothing() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn save_every_request_without_a_cookie_does_nothing<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let config = SessionConfig::default().with_save_every_request(true);
     let base = serve(store.clone(), config).await;
     for path in ["/untouched", "/extract"] {
@@ -730,9 +716,8 @@ async fn save_every_request_without_a_cookie_does_nothing() {
     assert_eq!(store.snapshot(), CountSnapshot::default());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn save_every_request_with_an_unknown_key_creates_a_new_one() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn save_every_request_with_an_unknown_key_creates_a_new_one<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let config = SessionConfig::default().with_save_every_request(true);
     let base = serve(store.clone(), config).await;
     for path in ["/untouched", "/extract"] {
@@ -753,9 +738,8 @@ async fn save_every_request_with_an_unknown_key_creates_a_new_one() {
 
 // ----- 7. the test cookie -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn test_cookie_round_trip() {
-    let base = serve(MemoryStore::new(), SessionConfig::default()).await;
+async fn test_cookie_round_trip<S: SuiteStore>() {
+    let base = serve(S::new_store(), SessionConfig::default()).await;
 
     let response = get_with(&base, "/test_cookie/set", None).await;
     let key = session_cookie(&response, "sessionid").value;
@@ -778,9 +762,8 @@ async fn test_cookie_round_trip() {
 
 // ----- 8. cycle_key -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cycle_key_moves_the_data_to_a_new_key() {
-    let store = MemoryStore::new();
+async fn cycle_key_moves_the_data_to_a_new_key<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let old = new_session(&base, "user", "\"alice\"").await;
 
@@ -809,7 +792,7 @@ async fn cycle_key_moves_the_data_to_a_new_key() {
 // ----- 9. forged, expired and malformed keys -----
 
 /// Writes through `cookie`; asserts a fresh key, never the client's.
-async fn assert_write_gets_fresh_key(base: &str, store: &MemoryStore, cookie: &str) {
+async fn assert_write_gets_fresh_key<S: SuiteStore>(base: &str, store: &S, cookie: &str) {
     let response = get_with(base, "/set?k=a&v=1", Some(cookie)).await;
     assert_eq!(response.status(), StatusCode::OK, "cookie {cookie:?}");
     let set = session_cookie(&response, "sessionid");
@@ -821,9 +804,8 @@ async fn assert_write_gets_fresh_key(base: &str, store: &MemoryStore, cookie: &s
     assert_eq!(json_body(response).await, json!({"a": 1}));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn forged_key_gets_a_fresh_key() {
-    let store = MemoryStore::new();
+async fn forged_key_gets_a_fresh_key<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let forged = SessionKey::generate().unwrap().to_string();
     assert_write_gets_fresh_key(&base, &store, &forged).await;
@@ -831,9 +813,8 @@ async fn forged_key_gets_a_fresh_key() {
     assert_eq!(store.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn expired_key_gets_a_fresh_key() {
-    let store = MemoryStore::new();
+async fn expired_key_gets_a_fresh_key<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
 
     // Already expired: a negative inactivity.
@@ -859,9 +840,8 @@ async fn expired_key_gets_a_fresh_key() {
     assert_write_gets_fresh_key(&base, &store, &key).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn too_short_key_gets_a_fresh_key() {
-    let store = MemoryStore::new();
+async fn too_short_key_gets_a_fresh_key<S: SuiteStore>() {
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     assert_write_gets_fresh_key(&base, &store, "abc").await;
     for malformed in ["ABCDEFGHIJ", "abc.defghij", &"a".repeat(41)] {
@@ -869,9 +849,8 @@ async fn too_short_key_gets_a_fresh_key() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn djangos_table_for_malformed_and_unknown_cookies() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn djangos_table_for_malformed_and_unknown_cookies<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
 
     // `abc` (too short, so no key) + a handler that never touches the session: the
@@ -906,9 +885,8 @@ async fn djangos_table_for_malformed_and_unknown_cookies() {
 
 // ----- 10. a session deleted during the request -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn session_deleted_midway_is_a_400_and_not_resurrected() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn session_deleted_midway_is_a_400_and_not_resurrected<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
     let creates = store.snapshot().create;
@@ -933,8 +911,9 @@ async fn session_deleted_midway_is_a_400_and_not_resurrected() {
 /// `written = "handler"`, then lets `other` act on a second `Session` of the same record, as
 /// a concurrent request would, before the layer saves the handler's session. Returns the
 /// server's base URL and the key of a session created through `/set`.
-async fn interleaved<F, Fut>(store: &MemoryStore, other: F) -> (String, String)
+async fn interleaved<S, F, Fut>(store: &S, other: F) -> (String, String)
 where
+    S: SuiteStore,
     F: Fn(Session) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), Error>> + Send,
 {
@@ -965,9 +944,8 @@ where
     (base, key)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_logout_through_another_session_is_a_400() {
-    let store = MemoryStore::new();
+async fn concurrent_logout_through_another_session_is_a_400<S: SuiteStore>() {
+    let store = S::new_store();
     // The handler writes, then a "concurrent request" logs the user out.
     let (base, key) =
         interleaved(&store, |other: Session| async move { other.flush().await }).await;
@@ -1002,9 +980,8 @@ async fn a_save_that_loses_a_race_on_the_memory_store_merges_and_sets_the_cookie
 
 // ----- 11. store calls -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn handlers_that_never_extract_cost_no_store_call() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn handlers_that_never_extract_cost_no_store_call<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "n", "0").await;
     let counts = store.counts();
@@ -1021,9 +998,8 @@ async fn handlers_that_never_extract_cost_no_store_call() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn store_calls_are_minimal() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn store_calls_are_minimal<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
 
     // A new session with one insert: one create, no load.
@@ -1082,11 +1058,10 @@ async fn store_calls_are_minimal() {
 
 // ----- 12. concurrency -----
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_writers_of_different_keys_all_keep_their_write() {
+async fn concurrent_writers_of_different_keys_all_keep_their_write<S: SuiteStore>() {
     // 200 concurrent requests on one session, each setting its own key.
     const WRITERS: usize = 200;
-    let store = MemoryStore::new();
+    let store = S::new_store();
     let base = serve(store.clone(), SessionConfig::default()).await;
     let key = new_session(&base, "init", "0").await;
 
@@ -1133,9 +1108,8 @@ async fn concurrent_writers_of_different_keys_all_keep_their_write() {
     assert_eq!(session.len(), WRITERS + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_of_the_same_key_last_one_wins() {
-    let base = serve(MemoryStore::new(), SessionConfig::default()).await;
+async fn concurrent_writers_of_the_same_key_last_one_wins<S: SuiteStore>() {
+    let base = serve(S::new_store(), SessionConfig::default()).await;
     let key = new_session(&base, "other", "1").await;
     let client = client();
     for round in 0..10 {
@@ -1170,9 +1144,8 @@ async fn concurrent_writers_of_the_same_key_last_one_wins() {
 
 // ----- 13. a handler that saves by itself -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn handler_save_still_sets_the_cookie() {
-    let store = CountingStore::new(MemoryStore::new());
+async fn handler_save_still_sets_the_cookie<S: SuiteStore>() {
+    let store = CountingStore::new(S::new_store());
     let base = serve(store.clone(), SessionConfig::default()).await;
     let response = get_with(&base, "/save_itself", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1274,8 +1247,7 @@ async fn save_every_request_with_a_failing_store_fails_the_request() {
     assert_no_set_cookie(&response);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn on_error_hook_shapes_failed_saves() {
+async fn on_error_hook_shapes_failed_saves<S: SuiteStore>() {
     let on_error = |e: &Error| -> Response<axum::body::Body> {
         let mut response = (
             StatusCode::IM_A_TEAPOT,
@@ -1305,7 +1277,7 @@ async fn on_error_hook_shapes_failed_saves() {
     assert_eq!(body(response).await, "ok");
 
     // A session deleted midway (SessionInterrupted).
-    let store = MemoryStore::new();
+    let store = S::new_store();
     let layer = SessionLayer::new(store.clone())
         .with_config(SessionConfig::default())
         .unwrap()
@@ -1321,9 +1293,8 @@ async fn on_error_hook_shapes_failed_saves() {
 
 // ----- the Cookie header -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn session_cookie_is_found_among_others() {
-    let base = serve(MemoryStore::new(), SessionConfig::default()).await;
+async fn session_cookie_is_found_among_others<S: SuiteStore>() {
+    let base = serve(S::new_store(), SessionConfig::default()).await;
     let key = new_session(&base, "a", "1").await;
     let read = |headers: Vec<String>| {
         let mut request = client().get(format!("{base}/get?k=a"));
@@ -1365,10 +1336,9 @@ async fn session_cookie_is_found_among_others() {
 
 // ----- many clients -----
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_client_gets_its_own_session() {
+async fn every_client_gets_its_own_session<S: SuiteStore>() {
     // Twenty clients without cookies: each gets its own key and sees only its own data.
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(S::new_store());
     let base = serve(Arc::clone(&store), SessionConfig::default()).await;
     let mut keys = HashSet::new();
     for i in 0..20 {
@@ -1437,4 +1407,80 @@ async fn a_hung_store_is_a_503_within_the_store_timeout() {
     // Handlers that do not take the session never wait on the store.
     let untouched = get_with(&base, "/untouched", Some(&valid)).await;
     assert_eq!(untouched.status(), StatusCode::OK);
+}
+
+// ----- both dispatch paths -----
+
+// The tests above that are generic over the store run twice: `memory::<name>` on
+// `MemoryStore`, `io::<name>` on `IoStore<MemoryStore>`. Those counting store calls wrap
+// either in a `CountingStore`.
+on_both_paths! {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn new_session_sets_djangos_default_cookie;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn configured_cookie_attributes_all_appear;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn samesite_none_and_no_samesite;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn browser_close_setting_gives_no_max_age_and_no_expires;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn set_expiry_controls_max_age;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn vary_cookie_when_only_read;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn no_vary_and_no_cookie_when_session_never_extracted;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn vary_is_merged_with_the_handlers_and_never_duplicated;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn flush_deletes_the_cookie_and_the_record;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn flush_without_a_cookie_sets_nothing;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn clear_with_a_malformed_cookie_deletes_it;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn clear_with_a_valid_cookie_saves_an_empty_session_under_the_same_key;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn server_errors_never_save_a_new_session;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn server_errors_never_save_an_existing_session;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_404_still_saves;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn save_every_request_resaves_an_untouched_session;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn save_every_request_without_a_cookie_does_nothing;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn save_every_request_with_an_unknown_key_creates_a_new_one;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn test_cookie_round_trip;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cycle_key_moves_the_data_to_a_new_key;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn forged_key_gets_a_fresh_key;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn expired_key_gets_a_fresh_key;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn too_short_key_gets_a_fresh_key;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn djangos_table_for_malformed_and_unknown_cookies;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn session_deleted_midway_is_a_400_and_not_resurrected;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_logout_through_another_session_is_a_400;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn handlers_that_never_extract_cost_no_store_call;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn store_calls_are_minimal;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn concurrent_writers_of_different_keys_all_keep_their_write;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_of_the_same_key_last_one_wins;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn handler_save_still_sets_the_cookie;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_error_hook_shapes_failed_saves;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn session_cookie_is_found_among_others;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_client_gets_its_own_session;
 }

@@ -18,13 +18,14 @@
 //! temporary directory, as the `postgres` user when running as root), on a free port.
 //! Without `redis-server` or the PostgreSQL server tools a test says so on stderr and passes,
 //! unless `SESSIONBASE_REQUIRE_ALL_SUITES` is set (as in CI), where it fails.
+//!
+//! The tests share their process with the other suites: the log checks select the lines of
+//! this module's apps (each runs its requests in a span naming its test), and the panic hook
+//! counts only panics on the threads of this module's runtimes (named [`WORKER`]).
 
 #![cfg(all(feature = "axum", any(feature = "redis", feature = "postgres")))]
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -43,7 +44,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use common::{SetCookie, client, is_generated_key, set_cookies, spawn};
+use crate::common::{
+    SetCookie, client, free_port, is_generated_key, note, set_cookies, skip, spawn,
+};
 
 /// The `store_timeout` of every app here.
 const STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -72,25 +75,30 @@ const RESTORING: u32 = 3;
 /// The server is back (accepting connections again).
 const BACK: u32 = 4;
 
-// ----- skipping, logs and panics -----
+// ----- runtimes, logs and panics -----
 
-/// Writes straight to stderr: libtest captures `eprintln!` of passing tests.
-fn note(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+/// The name of the threads of this module's runtimes: the panic hook counts panics on these
+/// only, not on the runtimes of the other suites of the binary.
+const WORKER: &str = "faults-worker";
+
+/// Runs a test on a multi-thread runtime of its own with two workers, as
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` would, its threads named
+/// [`WORKER`].
+fn run(test: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(WORKER)
+        .enable_all()
+        .build()
+        .expect("build a runtime")
+        .block_on(test);
 }
 
-/// Skips a test whose tools are missing, or fails it when every suite must run.
-fn skip(test: &str, why: &str) {
-    if std::env::var_os("SESSIONBASE_REQUIRE_ALL_SUITES").is_some() {
-        panic!("{test}: {why}, and SESSIONBASE_REQUIRE_ALL_SUITES is set");
-    }
-    note(&format!("skipping {test}: {why}"));
-}
-
-/// Everything logged at WARN and above by every app of this binary.
+/// Everything logged at WARN and above in the process (this module's apps and any other
+/// thread without a subscriber of its own).
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-/// Panics on Tokio worker threads (the servers and the load), which would otherwise only
-/// abort a connection.
+/// Panics on the threads of this module's runtimes (the servers and the load), which would
+/// otherwise only abort a connection.
 static WORKER_PANICS: AtomicUsize = AtomicUsize::new(0);
 
 struct LogWriter;
@@ -108,7 +116,7 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Captures the logs and counts worker panics, once per binary.
+/// Captures the logs and counts worker panics, once per process.
 fn init() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
@@ -119,11 +127,7 @@ fn init() {
             .try_init();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            if thread
-                .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
-            {
+            if std::thread::current().name() == Some(WORKER) {
                 WORKER_PANICS.fetch_add(1, Ordering::SeqCst);
             }
             previous(info);
@@ -717,14 +721,6 @@ fn check_logs_and_panics(test: &str, keys: &HashSet<String>) {
 
 // ----- helpers for servers -----
 
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 /// A fresh directory under `parent`.
 fn scratch_dir(parent: &Path, what: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -886,189 +882,193 @@ mod redis_faults {
     }
 
     /// Redis killed (SIGKILL) in the middle of a load, then started again on the same port.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn redis_killed_mid_load_then_restarted() {
-        const TEST: &str = "redis_kill";
-        init();
-        let Some(mut redis) = RedisServer::start().await else {
-            return skip(TEST, "redis-server is not on PATH");
-        };
-        let started = Instant::now();
-        let store = RedisStore::connect(&redis.url())
-            .await
-            .expect("connect to the private Redis");
-        let base = spawn(app(store, TEST)).await;
-        let witness_key = witness(&base, "witness").await;
+    #[test]
+    fn redis_killed_mid_load_then_restarted() {
+        run(async {
+            const TEST: &str = "redis_kill";
+            init();
+            let Some(mut redis) = RedisServer::start().await else {
+                return skip(TEST, "redis-server is not on PATH");
+            };
+            let started = Instant::now();
+            let store = RedisStore::connect(&redis.url())
+                .await
+                .expect("connect to the private Redis");
+            let base = spawn(app(store, TEST)).await;
+            let witness_key = witness(&base, "witness").await;
 
-        let load = Load::start(&base, USERS);
-        tokio::time::sleep(BEFORE).await;
+            let load = Load::start(&base, USERS);
+            tokio::time::sleep(BEFORE).await;
 
-        load.set_phase(BREAKING);
-        redis.kill();
-        load.set_phase(DOWN);
-        let down_at = Instant::now();
-        tokio::time::sleep(OUTAGE / 2).await;
-        let during = probe(&base, "/why", Some(&witness_key)).await;
-        assert_eq!(
-            during.status, 503,
-            "{TEST}: the witness's session with Redis down"
-        );
-        assert_eq!(during.kind.as_deref(), Some("unavailable"), "{TEST}");
-        assert!(during.cookies.is_empty(), "{TEST}: {:?}", during.cookies);
-        assert_untouched(TEST, &base, Some(&witness_key)).await;
-        tokio::time::sleep(OUTAGE / 2).await;
+            load.set_phase(BREAKING);
+            redis.kill();
+            load.set_phase(DOWN);
+            let down_at = Instant::now();
+            tokio::time::sleep(OUTAGE / 2).await;
+            let during = probe(&base, "/why", Some(&witness_key)).await;
+            assert_eq!(
+                during.status, 503,
+                "{TEST}: the witness's session with Redis down"
+            );
+            assert_eq!(during.kind.as_deref(), Some("unavailable"), "{TEST}");
+            assert!(during.cookies.is_empty(), "{TEST}: {:?}", during.cookies);
+            assert_untouched(TEST, &base, Some(&witness_key)).await;
+            tokio::time::sleep(OUTAGE / 2).await;
 
-        load.set_phase(RESTORING);
-        redis.spawn().await.expect("restart redis-server");
-        load.set_phase(BACK);
-        let back_at = Instant::now();
-        let recovered_at = wait_recovered(TEST, &base).await;
-        tokio::time::sleep(AFTER).await;
-        let (samples, keys) = load.finish().await;
+            load.set_phase(RESTORING);
+            redis.spawn().await.expect("restart redis-server");
+            load.set_phase(BACK);
+            let back_at = Instant::now();
+            let recovered_at = wait_recovered(TEST, &base).await;
+            tokio::time::sleep(AFTER).await;
+            let (samples, keys) = load.finish().await;
 
-        // Redis ran without persistence: the record died with it, so the old cookie is no
-        // session (Django deletes the cookie), never an error.
-        let after = probe(&base, "/read", Some(&witness_key)).await;
-        assert_eq!(after.status, 200, "{TEST}: the witness after the restart");
-        assert_eq!(after.body, "{}", "{TEST}");
-        assert!(
-            after.cookies.iter().any(SetCookie::is_removal),
-            "{TEST}: {:?}",
-            after.cookies
-        );
+            // Redis ran without persistence: the record died with it, so the old cookie is no
+            // session (Django deletes the cookie), never an error.
+            let after = probe(&base, "/read", Some(&witness_key)).await;
+            assert_eq!(after.status, 200, "{TEST}: the witness after the restart");
+            assert_eq!(after.body, "{}", "{TEST}");
+            assert!(
+                after.cookies.iter().any(SetCookie::is_removal),
+                "{TEST}: {:?}",
+                after.cookies
+            );
 
-        let line = evaluate(TEST, &samples, recovered_at);
-        check_logs_and_panics(TEST, &keys);
-        summary(
-            TEST,
-            &format!(
-                "{line}; witness during the outage {:?}; recovered {:?} after the restart \
+            let line = evaluate(TEST, &samples, recovered_at);
+            check_logs_and_panics(TEST, &keys);
+            summary(
+                TEST,
+                &format!(
+                    "{line}; witness during the outage {:?}; recovered {:?} after the restart \
                  ({:?} down); whole test {:?}",
-                during.took,
-                recovered_at - back_at,
-                back_at - down_at,
-                started.elapsed()
-            ),
-        );
+                    during.took,
+                    recovered_at - back_at,
+                    back_at - down_at,
+                    started.elapsed()
+                ),
+            );
+        });
     }
 
     /// Redis paused (SIGSTOP): connections stay open and nothing answers, so only timeouts
     /// end the requests. With the store's own response timeout removed, `store_timeout`
     /// alone turns the hang into a 503 within about the timeout. Then SIGCONT.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn redis_paused_mid_load_times_out_then_resumes() {
-        const TEST: &str = "redis_pause";
-        const BARE: &str = "redis_pause_bare";
-        init();
-        let Some(redis) = RedisServer::start().await else {
-            return skip(TEST, "redis-server is not on PATH");
-        };
-        let started = Instant::now();
-        // The app as users build it: RedisStore::connect (its own 1 s response timeout).
-        let store = RedisStore::connect(&redis.url())
-            .await
-            .expect("connect to the private Redis")
-            .with_prefix("pause:");
-        let base = spawn(app(store, TEST)).await;
-        // A store with no timeout of its own: only store_timeout can end a hung call.
-        let client = redis::Client::open(redis.url()).expect("Redis URL");
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(None);
-        let manager = redis::aio::ConnectionManager::new_with_config(client, config)
-            .await
-            .expect("connect to the private Redis");
-        let bare_base = spawn(app(
-            RedisStore::from_manager(manager).with_prefix("bare:"),
-            BARE,
-        ))
-        .await;
-        let witness_key = witness(&base, "witness").await;
-        let bare_witness = witness(&bare_base, "bare-witness").await;
-        let written = probe(&base, "/write", Some(&witness_key)).await;
-        assert_eq!(written.status, 200, "{TEST}: {}", written.body);
+    #[test]
+    fn redis_paused_mid_load_times_out_then_resumes() {
+        run(async {
+            const TEST: &str = "redis_pause";
+            const BARE: &str = "redis_pause_bare";
+            init();
+            let Some(redis) = RedisServer::start().await else {
+                return skip(TEST, "redis-server is not on PATH");
+            };
+            let started = Instant::now();
+            // The app as users build it: RedisStore::connect (its own 1 s response timeout).
+            let store = RedisStore::connect(&redis.url())
+                .await
+                .expect("connect to the private Redis")
+                .with_prefix("pause:");
+            let base = spawn(app(store, TEST)).await;
+            // A store with no timeout of its own: only store_timeout can end a hung call.
+            let client = redis::Client::open(redis.url()).expect("Redis URL");
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(None)
+                .set_connection_timeout(None);
+            let manager = redis::aio::ConnectionManager::new_with_config(client, config)
+                .await
+                .expect("connect to the private Redis");
+            let bare_base = spawn(app(
+                RedisStore::from_manager(manager).with_prefix("bare:"),
+                BARE,
+            ))
+            .await;
+            let witness_key = witness(&base, "witness").await;
+            let bare_witness = witness(&bare_base, "bare-witness").await;
+            let written = probe(&base, "/write", Some(&witness_key)).await;
+            assert_eq!(written.status, 200, "{TEST}: {}", written.body);
 
-        let load = Load::start(&base, USERS);
-        tokio::time::sleep(BEFORE).await;
+            let load = Load::start(&base, USERS);
+            tokio::time::sleep(BEFORE).await;
 
-        load.set_phase(BREAKING);
-        redis.pause().await;
-        load.set_phase(DOWN);
-        let down_at = Instant::now();
-        tokio::time::sleep(OUTAGE / 4).await;
-        let mut bare_took = Vec::new();
-        for _ in 0..3 {
-            let hung = probe(&bare_base, "/why", Some(&bare_witness)).await;
-            assert_eq!(hung.status, 503, "{BARE}: a paused Redis");
+            load.set_phase(BREAKING);
+            redis.pause().await;
+            load.set_phase(DOWN);
+            let down_at = Instant::now();
+            tokio::time::sleep(OUTAGE / 4).await;
+            let mut bare_took = Vec::new();
+            for _ in 0..3 {
+                let hung = probe(&bare_base, "/why", Some(&bare_witness)).await;
+                assert_eq!(hung.status, 503, "{BARE}: a paused Redis");
+                assert_eq!(
+                    hung.kind.as_deref(),
+                    Some("timeout"),
+                    "{BARE}: only store_timeout can end the call"
+                );
+                assert!(hung.cookies.is_empty(), "{BARE}: {:?}", hung.cookies);
+                // About the timeout: not before it, and not much after (the guard is far above).
+                assert!(
+                    hung.took >= STORE_TIMEOUT && hung.took < STORE_TIMEOUT * 3,
+                    "{BARE}: answered after {:?} with store_timeout {STORE_TIMEOUT:?}",
+                    hung.took
+                );
+                bare_took.push(hung.took);
+                // A request without the session does not wait for the store.
+                assert_untouched(BARE, &bare_base, Some(&bare_witness)).await;
+            }
+            let during = probe(&base, "/why", Some(&witness_key)).await;
             assert_eq!(
-                hung.kind.as_deref(),
-                Some("timeout"),
-                "{BARE}: only store_timeout can end the call"
+                during.status, 503,
+                "{TEST}: the witness's session, Redis paused"
             );
-            assert!(hung.cookies.is_empty(), "{BARE}: {:?}", hung.cookies);
-            // About the timeout: not before it, and not much after (the guard is far above).
             assert!(
-                hung.took >= STORE_TIMEOUT && hung.took < STORE_TIMEOUT * 3,
-                "{BARE}: answered after {:?} with store_timeout {STORE_TIMEOUT:?}",
-                hung.took
+                during.took < STORE_TIMEOUT * 3,
+                "{TEST}: answered after {:?}",
+                during.took
             );
-            bare_took.push(hung.took);
-            // A request without the session does not wait for the store.
-            assert_untouched(BARE, &bare_base, Some(&bare_witness)).await;
-        }
-        let during = probe(&base, "/why", Some(&witness_key)).await;
-        assert_eq!(
-            during.status, 503,
-            "{TEST}: the witness's session, Redis paused"
-        );
-        assert!(
-            during.took < STORE_TIMEOUT * 3,
-            "{TEST}: answered after {:?}",
-            during.took
-        );
-        let elapsed = down_at.elapsed();
-        if elapsed < OUTAGE {
-            tokio::time::sleep(OUTAGE - elapsed).await;
-        }
+            let elapsed = down_at.elapsed();
+            if elapsed < OUTAGE {
+                tokio::time::sleep(OUTAGE - elapsed).await;
+            }
 
-        load.set_phase(RESTORING);
-        redis.resume();
-        load.set_phase(BACK);
-        let back_at = Instant::now();
-        let recovered_at = wait_recovered(TEST, &base).await;
-        let bare_recovered_at = wait_recovered(BARE, &bare_base).await;
-        tokio::time::sleep(AFTER).await;
-        let (samples, keys) = load.finish().await;
+            load.set_phase(RESTORING);
+            redis.resume();
+            load.set_phase(BACK);
+            let back_at = Instant::now();
+            let recovered_at = wait_recovered(TEST, &base).await;
+            let bare_recovered_at = wait_recovered(BARE, &bare_base).await;
+            tokio::time::sleep(AFTER).await;
+            let (samples, keys) = load.finish().await;
 
-        // Nothing was lost: the witnesses hold what they held before the pause.
-        let after = probe(&base, "/read", Some(&witness_key)).await;
-        assert_eq!(after.status, 200, "{TEST}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&after.body).expect("JSON"),
-            json!({"uid": "witness", "n": 1}),
-            "{TEST}: the witness after the pause"
-        );
-        let after = probe(&bare_base, "/read", Some(&bare_witness)).await;
-        assert_eq!(after.status, 200, "{BARE}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&after.body).expect("JSON"),
-            json!({"uid": "bare-witness", "n": 0}),
-            "{BARE}: the witness after the pause"
-        );
+            // Nothing was lost: the witnesses hold what they held before the pause.
+            let after = probe(&base, "/read", Some(&witness_key)).await;
+            assert_eq!(after.status, 200, "{TEST}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&after.body).expect("JSON"),
+                json!({"uid": "witness", "n": 1}),
+                "{TEST}: the witness after the pause"
+            );
+            let after = probe(&bare_base, "/read", Some(&bare_witness)).await;
+            assert_eq!(after.status, 200, "{BARE}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&after.body).expect("JSON"),
+                json!({"uid": "bare-witness", "n": 0}),
+                "{BARE}: the witness after the pause"
+            );
 
-        let line = evaluate(TEST, &samples, recovered_at);
-        check_logs_and_panics(TEST, &keys);
-        check_logs_and_panics(BARE, &HashSet::new());
-        summary(
-            TEST,
-            &format!(
-                "{line}; without a client timeout, store_timeout answered in {bare_took:?}; \
+            let line = evaluate(TEST, &samples, recovered_at);
+            check_logs_and_panics(TEST, &keys);
+            check_logs_and_panics(BARE, &HashSet::new());
+            summary(
+                TEST,
+                &format!(
+                    "{line}; without a client timeout, store_timeout answered in {bare_took:?}; \
                  recovered {:?} (bare {:?}) after SIGCONT; whole test {:?}",
-                recovered_at - back_at,
-                bare_recovered_at - back_at,
-                started.elapsed()
-            ),
-        );
+                    recovered_at - back_at,
+                    bare_recovered_at - back_at,
+                    started.elapsed()
+                ),
+            );
+        });
     }
 }
 
@@ -1244,93 +1244,95 @@ mod postgres_faults {
 
     /// PostgreSQL stopped (`pg_ctl stop -m immediate`: every backend dies at once) in the
     /// middle of a load, then started again on the same port; the pool recovers by itself.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_stopped_mid_load_then_restarted() {
-        const TEST: &str = "pg_stop";
-        init();
-        let started = Instant::now();
-        let cluster = match tokio::task::spawn_blocking(PgCluster::create)
-            .await
-            .expect("create the cluster")
-        {
-            Ok(cluster) => cluster,
-            Err(why) if why.contains("missing") || why.contains("without") => {
-                return skip(TEST, &why);
-            }
-            Err(why) => panic!("{TEST}: cannot create a private cluster: {why}"),
-        };
-        let cluster = Arc::new(cluster);
-        let c = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || c.start())
-            .await
-            .expect("pg_ctl start")
-            .unwrap_or_else(|e| panic!("{TEST}: {e}"));
-        let ready = started.elapsed();
+    #[test]
+    fn postgres_stopped_mid_load_then_restarted() {
+        run(async {
+            const TEST: &str = "pg_stop";
+            init();
+            let started = Instant::now();
+            let cluster = match tokio::task::spawn_blocking(PgCluster::create)
+                .await
+                .expect("create the cluster")
+            {
+                Ok(cluster) => cluster,
+                Err(why) if why.contains("missing") || why.contains("without") => {
+                    return skip(TEST, &why);
+                }
+                Err(why) => panic!("{TEST}: cannot create a private cluster: {why}"),
+            };
+            let cluster = Arc::new(cluster);
+            let c = Arc::clone(&cluster);
+            tokio::task::spawn_blocking(move || c.start())
+                .await
+                .expect("pg_ctl start")
+                .unwrap_or_else(|e| panic!("{TEST}: {e}"));
+            let ready = started.elapsed();
 
-        let store = PostgresStore::connect(&cluster.url())
-            .await
-            .expect("connect to the private cluster");
-        store.migrate().await.expect("migrate");
-        let base = spawn(app(store, TEST)).await;
-        let witness_key = witness(&base, "witness").await;
-        let written = probe(&base, "/write", Some(&witness_key)).await;
-        assert_eq!(written.status, 200, "{TEST}: {}", written.body);
+            let store = PostgresStore::connect(&cluster.url())
+                .await
+                .expect("connect to the private cluster");
+            store.migrate().await.expect("migrate");
+            let base = spawn(app(store, TEST)).await;
+            let witness_key = witness(&base, "witness").await;
+            let written = probe(&base, "/write", Some(&witness_key)).await;
+            assert_eq!(written.status, 200, "{TEST}: {}", written.body);
 
-        let load = Load::start(&base, USERS);
-        tokio::time::sleep(BEFORE).await;
+            let load = Load::start(&base, USERS);
+            tokio::time::sleep(BEFORE).await;
 
-        load.set_phase(BREAKING);
-        let c = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || c.stop("immediate"))
-            .await
-            .expect("pg_ctl stop")
-            .unwrap_or_else(|e| panic!("{TEST}: {e}"));
-        load.set_phase(DOWN);
-        let down_at = Instant::now();
-        tokio::time::sleep(OUTAGE / 2).await;
-        let during = probe(&base, "/why", Some(&witness_key)).await;
-        assert_eq!(
-            during.status, 503,
-            "{TEST}: the witness's session, PostgreSQL down"
-        );
-        assert!(during.cookies.is_empty(), "{TEST}: {:?}", during.cookies);
-        assert_untouched(TEST, &base, Some(&witness_key)).await;
-        tokio::time::sleep(OUTAGE / 2).await;
+            load.set_phase(BREAKING);
+            let c = Arc::clone(&cluster);
+            tokio::task::spawn_blocking(move || c.stop("immediate"))
+                .await
+                .expect("pg_ctl stop")
+                .unwrap_or_else(|e| panic!("{TEST}: {e}"));
+            load.set_phase(DOWN);
+            let down_at = Instant::now();
+            tokio::time::sleep(OUTAGE / 2).await;
+            let during = probe(&base, "/why", Some(&witness_key)).await;
+            assert_eq!(
+                during.status, 503,
+                "{TEST}: the witness's session, PostgreSQL down"
+            );
+            assert!(during.cookies.is_empty(), "{TEST}: {:?}", during.cookies);
+            assert_untouched(TEST, &base, Some(&witness_key)).await;
+            tokio::time::sleep(OUTAGE / 2).await;
 
-        load.set_phase(RESTORING);
-        let c = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || c.start())
-            .await
-            .expect("pg_ctl start")
-            .unwrap_or_else(|e| panic!("{TEST}: restart: {e}"));
-        load.set_phase(BACK);
-        let back_at = Instant::now();
-        let recovered_at = wait_recovered(TEST, &base).await;
-        tokio::time::sleep(AFTER).await;
-        let (samples, keys) = load.finish().await;
+            load.set_phase(RESTORING);
+            let c = Arc::clone(&cluster);
+            tokio::task::spawn_blocking(move || c.start())
+                .await
+                .expect("pg_ctl start")
+                .unwrap_or_else(|e| panic!("{TEST}: restart: {e}"));
+            load.set_phase(BACK);
+            let back_at = Instant::now();
+            let recovered_at = wait_recovered(TEST, &base).await;
+            tokio::time::sleep(AFTER).await;
+            let (samples, keys) = load.finish().await;
 
-        // PostgreSQL keeps its data across the restart: the witness is intact.
-        let after = probe(&base, "/read", Some(&witness_key)).await;
-        assert_eq!(after.status, 200, "{TEST}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&after.body).expect("JSON"),
-            json!({"uid": "witness", "n": 1}),
-            "{TEST}: the witness after the restart"
-        );
+            // PostgreSQL keeps its data across the restart: the witness is intact.
+            let after = probe(&base, "/read", Some(&witness_key)).await;
+            assert_eq!(after.status, 200, "{TEST}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&after.body).expect("JSON"),
+                json!({"uid": "witness", "n": 1}),
+                "{TEST}: the witness after the restart"
+            );
 
-        let line = evaluate(TEST, &samples, recovered_at);
-        check_logs_and_panics(TEST, &keys);
-        summary(
-            TEST,
-            &format!(
-                "{line}; witness during the outage {:?} ({:?}); cluster ready in {ready:?}; \
+            let line = evaluate(TEST, &samples, recovered_at);
+            check_logs_and_panics(TEST, &keys);
+            summary(
+                TEST,
+                &format!(
+                    "{line}; witness during the outage {:?} ({:?}); cluster ready in {ready:?}; \
                  recovered {:?} after the restart ({:?} down); whole test {:?}",
-                during.took,
-                during.kind,
-                recovered_at - back_at,
-                back_at - down_at,
-                started.elapsed()
-            ),
-        );
+                    during.took,
+                    during.kind,
+                    recovered_at - back_at,
+                    back_at - down_at,
+                    started.elapsed()
+                ),
+            );
+        });
     }
 }

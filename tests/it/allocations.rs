@@ -1,5 +1,10 @@
 //! A request whose handler never takes the session allocates at most one box for it:
 //! counted with a counting global allocator, the layer against the same service without it.
+//!
+//! The allocator is the whole test binary's, yet this module shares the binary with the
+//! other suites: it counts per thread, each test here runs on a current-thread runtime and
+//! compares counts of its own thread only, and the other tests pay one thread-local
+//! increment per allocation and see nothing else.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -12,8 +17,9 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 struct Counting;
 
 thread_local! {
-    // Per thread: libtest runs other tests on other threads at the same time, and the
-    // current-thread runtime keeps all of a test's work on its own thread.
+    // Per thread: libtest runs other tests (of every suite of the binary) on other threads
+    // at the same time, and the current-thread runtime keeps all of a test's work on its own
+    // thread.
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 

@@ -3,7 +3,7 @@
 //! the old key on the other.
 //!
 //! Needs `DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`); without it, the
-//! test says so on stderr and returns.
+//! test says so on stderr and returns (fails with `SESSIONBASE_REQUIRE_ALL_SUITES`).
 
 #![cfg(all(feature = "postgres", feature = "axum"))]
 
@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
-use sessionbase::{Error, PostgresStore, Session, SessionKey, SessionLayer, SessionStore};
+use sessionbase::{Error, PostgresStore, Session, SessionLayer, SessionStore};
+
+use crate::common::{PgTable, client, spawn};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -42,17 +44,6 @@ fn app(store: PostgresStore) -> Router {
         .layer(SessionLayer::new(store))
 }
 
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("server error");
-    });
-    format!("http://{addr}")
-}
-
 /// A tiny browser: carries the `sessionid` cookie by hand (reqwest has no cookie jar here).
 struct Browser {
     client: reqwest::Client,
@@ -62,10 +53,7 @@ struct Browser {
 impl Browser {
     fn new() -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("reqwest client"),
+            client: client(),
             cookie: None,
         }
     }
@@ -99,53 +87,25 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_sessions_through_postgres() {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            // Straight to stderr: libtest would capture eprintln! and hide the notice.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipping PostgreSQL tests: DATABASE_URL not set\n",
-            );
-            return;
-        }
+    // Dropped last: the table goes whether the scenario passes or panics.
+    let Some(table) = PgTable::new("two instances sharing sessions through PostgreSQL") else {
+        return;
     };
-    let table = format!(
-        "django_session_t{}",
-        &SessionKey::generate().expect("rng").as_str()[..16]
-    );
-    let connect = || async {
-        PostgresStore::connect(&url)
-            .await
-            .expect("connect")
-            .with_table(&table)
-            .expect("table name")
-    };
-    let (store_a, store_b) = (connect().await, connect().await);
+    let (store_a, store_b) = (table.connect().await, table.connect().await);
     // Both instances migrate at start-up, at the same time.
     let (a, b) = tokio::join!(store_a.migrate(), store_b.migrate());
     a.expect("migrate A");
     b.expect("migrate B");
 
-    let result = tokio::spawn(scenario(store_a.clone(), store_b.clone())).await;
+    scenario(store_a.clone(), store_b.clone()).await;
 
-    sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-        .execute(store_a.pool())
-        .await
-        .expect("drop the test table");
     store_a.pool().close().await;
     store_b.pool().close().await;
-    if let Err(error) = result {
-        match error.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(error) => panic!("scenario task failed: {error}"),
-        }
-    }
 }
 
 async fn scenario(store_a: PostgresStore, store_b: PostgresStore) {
-    let a = serve(app(store_a.clone())).await;
-    let b = serve(app(store_b.clone())).await;
+    let a = spawn(app(store_a.clone())).await;
+    let b = spawn(app(store_b.clone())).await;
     let mut browser = Browser::new();
 
     // Created through A.

@@ -1,6 +1,7 @@
 //! Hostile cookies over real HTTP: an axum server on a loopback port, driven by reqwest, in
 //! front of every store that applies (memory, cookie, file, SQLite, and PostgreSQL and Redis
-//! when `DATABASE_URL` and `REDIS_URL` are set).
+//! when `DATABASE_URL` and `REDIS_URL` are set; without them those are skipped with a note, or
+//! fail with `SESSIONBASE_REQUIRE_ALL_SUITES`).
 //!
 //! Every case must end in the NO-SESSION outcome of the security requirements: the handler
 //! sees an empty session with no key; the status is the handler's own (200 here, never a 5xx
@@ -10,12 +11,10 @@
 //! records zero calls), a well-formed unknown key costs at most one read, and no log line holds
 //! a raw cookie value or key (R11).
 
-mod common;
-
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,7 +28,9 @@ use sessionbase::{
 };
 use time::{Duration, OffsetDateTime};
 
-use common::{CountSnapshot, CountingStore, Counts, SetCookie, is_generated_key, set_cookies};
+use crate::common::{
+    self, CountSnapshot, CountingStore, Counts, SetCookie, is_generated_key, set_cookies,
+};
 
 /// The secret of the signed-cookie store under test.
 const SECRET: &str = "hostile-tests-secret-key";
@@ -245,13 +246,6 @@ async fn target<S: SessionStore + Clone>(
 /// A store with what must run after the test (dropping a table, deleting keys).
 type Setup = (Target, Option<BoxFut<()>>);
 
-fn skip_once(once: &'static Once, line: &'static str) {
-    once.call_once(|| {
-        // Straight to stderr: libtest captures eprintln! of passing tests.
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-    });
-}
-
 async fn memory() -> Option<Setup> {
     let t = target(
         "memory",
@@ -317,31 +311,11 @@ async fn sqlite() -> Option<Setup> {
 
 #[cfg(feature = "postgres")]
 async fn postgres() -> Option<Setup> {
-    static SKIP: Once = Once::new();
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            skip_once(
-                &SKIP,
-                "hostile: skipping the PostgreSQL store: DATABASE_URL not set\n",
-            );
-            return None;
-        }
-    };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .expect("connect to DATABASE_URL");
     // Tests run in parallel: each gets its own table.
-    let table = format!(
-        "hostile_{}",
-        &SessionKey::generate().expect("rng").as_str()[..16]
-    );
-    let store = sessionbase::PostgresStore::new(pool.clone())
-        .with_table(&table)
-        .expect("table name");
+    let table = common::PgTable::new("hostile cookies on the PostgreSQL store")?;
+    let store = table.connect().await;
     store.migrate().await.expect("migrate");
+    let pool = store.pool().clone();
     let t = target(
         "postgres",
         Kind::Server,
@@ -351,71 +325,38 @@ async fn postgres() -> Option<Setup> {
     )
     .await;
     let cleanup: BoxFut<()> = Box::pin(async move {
-        let _ = sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-            .execute(&pool)
-            .await;
         pool.close().await;
+        drop(table);
     });
     Some((t, Some(cleanup)))
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn postgres() -> Option<Setup> {
-    static SKIP: Once = Once::new();
-    skip_once(
-        &SKIP,
-        "hostile: skipping the PostgreSQL store: feature `postgres` not enabled\n",
+    common::skip(
+        "hostile cookies on the PostgreSQL store",
+        "feature `postgres` not enabled",
     );
     None
 }
 
 #[cfg(feature = "redis")]
 async fn redis() -> Option<Setup> {
-    static SKIP: Once = Once::new();
-    let url = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            skip_once(
-                &SKIP,
-                "hostile: skipping the Redis store: REDIS_URL not set\n",
-            );
-            return None;
-        }
-    };
-    let prefix = format!(
-        "sessionbase-hostile-{}:",
-        SessionKey::generate().expect("rng")
-    );
-    let store = sessionbase::RedisStore::connect(&url)
+    let prefix = common::RedisPrefix::new("hostile cookies on the Redis store")?;
+    let store = sessionbase::RedisStore::connect(prefix.url())
         .await
         .expect("connect to REDIS_URL")
-        .with_prefix(&prefix);
+        .with_prefix(format!("{}:", prefix.prefix()));
     let t = target("redis", Kind::Server, store, SessionConfig::default(), None).await;
-    let cleanup: BoxFut<()> = Box::pin(async move {
-        let Ok(client) = redis::Client::open(url) else {
-            return;
-        };
-        let Ok(mut raw) = client.get_multiplexed_async_connection().await else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut raw)
-            .await
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut raw).await;
-        }
-    });
+    let cleanup: BoxFut<()> = Box::pin(async move { drop(prefix) });
     Some((t, Some(cleanup)))
 }
 
 #[cfg(not(feature = "redis"))]
 async fn redis() -> Option<Setup> {
-    static SKIP: Once = Once::new();
-    skip_once(
-        &SKIP,
-        "hostile: skipping the Redis store: feature `redis` not enabled\n",
+    common::skip(
+        "hostile cookies on the Redis store",
+        "feature `redis` not enabled",
     );
     None
 }

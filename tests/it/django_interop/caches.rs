@@ -8,10 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{
-    self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server,
-};
-use crate::{assert_items, assorted, obj, secrets};
+use super::harness::{self, Browser, Django, Settings, TempDir, python, rust_server};
+use super::{assert_items, assorted, obj, secrets};
+use crate::common::RedisPrefix;
 
 const BACKENDS: [&str; 2] = ["redis", "django_redis"];
 
@@ -37,12 +36,14 @@ struct Sides {
 /// `VERSION` 3 so that the version is part of every key.
 async fn sides(engine: &'static str, backend: &'static str) -> Option<Sides> {
     let python = python()?;
-    let redis_url = harness::redis_url()?;
+    let redis = harness::redis_prefix()?;
     let tmp = TempDir::new(engine);
-    let prefix = format!("t{}", &random()[..12]);
-    let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url())
-        .with_cache(backend, &redis_url, &prefix, 3);
-    let redis = RedisPrefix::new(&redis_url, &prefix);
+    let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url()).with_cache(
+        backend,
+        redis.url(),
+        redis.prefix(),
+        3,
+    );
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
     Some(Sides {
@@ -343,14 +344,12 @@ async fn cache_engine_on_django_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cache_alias_is_what_counts() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else {
+    let Some(redis) = harness::redis_prefix() else {
         return;
     };
     let tmp = TempDir::new("alias");
-    let prefix = format!("t{}", &random()[..12]);
-    let _redis = RedisPrefix::new(&redis_url, &prefix);
     let s = Settings::new(&secrets().0, "cache", &tmp.sqlite_url())
-        .with_cache("redis", &redis_url, &prefix, 1)
+        .with_cache("redis", redis.url(), redis.prefix(), 1)
         .with_session_cache_alias("sessions");
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
@@ -367,17 +366,15 @@ async fn the_session_cache_alias_is_what_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_secret_key_rotation() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else {
+    let Some(redis) = harness::redis_prefix() else {
         return;
     };
     let tmp = TempDir::new("cached-db-rotation");
-    let prefix = format!("t{}", &random()[..12]);
-    let _redis = RedisPrefix::new(&redis_url, &prefix);
     let (k1, k2) = secrets();
     let old = Settings::new(&k1, "cached_db", &tmp.sqlite_url()).with_cache(
         "django_redis",
-        &redis_url,
-        &prefix,
+        redis.url(),
+        redis.prefix(),
         1,
     );
     let b = Browser::new();

@@ -1,10 +1,8 @@
 //! The session lives in the request's extensions, so it keeps working wherever the request
 //! goes: behind a middleware that runs the rest of the stack in a spawned task, behind a
 //! `Buffer` (another task polls the inner service), in a plain Tower service, and in a task
-//! a handler spawns. Each runs over real HTTP on an immediate store (memory) and on a store
-//! behind I/O.
-
-mod common;
+//! a handler spawns. Each runs over real HTTP on both dispatch paths (`on_both_paths!` at
+//! the end).
 
 use std::convert::Infallible;
 
@@ -12,48 +10,9 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::{Router, routing::get};
-use sessionbase::store::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
-use sessionbase::{Error, MemoryStore, Session, SessionKey, SessionLayer};
+use sessionbase::{Error, MemoryStore, Session, SessionLayer};
 
-/// A memory store behind a real wait: every call yields to the scheduler once before it
-/// answers, as a network store's does, so the session takes the I/O path.
-#[derive(Clone, Default)]
-struct IoStore(MemoryStore);
-
-impl SessionStore for IoStore {
-    fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
-        self.0.parse_key(cookie_value)
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        tokio::task::yield_now().await;
-        self.0.load(key).await
-    }
-    async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
-        tokio::task::yield_now().await;
-        self.0.create(record).await
-    }
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected: &Version,
-    ) -> Result<SaveOutcome, Error> {
-        tokio::task::yield_now().await;
-        self.0.save(key, record, expected).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        tokio::task::yield_now().await;
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        tokio::task::yield_now().await;
-        self.0.exists(key).await
-    }
-    async fn clear_expired(&self) -> Result<(), Error> {
-        tokio::task::yield_now().await;
-        self.0.clear_expired().await
-    }
-}
+use crate::common::{self, SuiteStore, on_both_paths};
 
 async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
@@ -88,7 +47,8 @@ async fn three_visits(base: &str) -> Vec<String> {
     bodies
 }
 
-async fn spawned_inner_stack<S: SessionStore + Clone>(store: S) {
+async fn spawned_inner_stack<S: SuiteStore>() {
+    let store = S::new_store();
     let app = Router::new()
         .route("/", get(count))
         .layer(middleware::from_fn(in_spawned_task))
@@ -97,17 +57,8 @@ async fn spawned_inner_stack<S: SessionStore + Clone>(store: S) {
     assert_eq!(three_visits(&base).await, ["1", "2", "3"]);
 }
 
-#[tokio::test]
-async fn a_spawned_inner_stack_keeps_the_session_memory() {
-    spawned_inner_stack(MemoryStore::new()).await;
-}
-
-#[tokio::test]
-async fn a_spawned_inner_stack_keeps_the_session_io() {
-    spawned_inner_stack(IoStore::default()).await;
-}
-
-async fn buffered_inner_stack<S: SessionStore + Clone>(store: S) {
+async fn buffered_inner_stack<S: SuiteStore>() {
+    let store = S::new_store();
     use axum::error_handling::HandleErrorLayer;
     use tower::ServiceBuilder;
     let inner = Router::new().route("/", get(count));
@@ -124,18 +75,9 @@ async fn buffered_inner_stack<S: SessionStore + Clone>(store: S) {
     assert_eq!(three_visits(&base).await, ["1", "2", "3"]);
 }
 
-#[tokio::test]
-async fn a_buffered_inner_stack_keeps_the_session_memory() {
-    buffered_inner_stack(MemoryStore::new()).await;
-}
-
-#[tokio::test]
-async fn a_buffered_inner_stack_keeps_the_session_io() {
-    buffered_inner_stack(IoStore::default()).await;
-}
-
 /// A plain Tower service (no axum extractor): the session from the request's extensions.
-async fn tower_service<S: SessionStore + Clone>(store: S) {
+async fn tower_service<S: SuiteStore>() {
+    let store = S::new_store();
     let service = tower::service_fn(|request: Request| async move {
         let session = Session::from_extensions(request.extensions()).await?;
         let n: u64 = session.get("n")?.unwrap_or(0) + 1;
@@ -150,16 +92,6 @@ async fn tower_service<S: SessionStore + Clone>(store: S) {
         .layer(SessionLayer::new(store));
     let base = common::spawn(app).await;
     assert_eq!(three_visits(&base).await, ["1", "2", "3"]);
-}
-
-#[tokio::test]
-async fn a_tower_service_finds_the_session_in_the_extensions_memory() {
-    tower_service(MemoryStore::new()).await;
-}
-
-#[tokio::test]
-async fn a_tower_service_finds_the_session_in_the_extensions_io() {
-    tower_service(IoStore::default()).await;
 }
 
 /// With a store that answers at once, the handle in the extensions is usable as it is.
@@ -180,7 +112,8 @@ async fn extensions_get_works_as_is_on_an_immediate_store() {
     assert_eq!(three_visits(&base).await, ["1", "2", "3"]);
 }
 
-async fn handler_spawns_the_work<S: SessionStore + Clone>(store: S) {
+async fn handler_spawns_the_work<S: SuiteStore>() {
+    let store = S::new_store();
     let app = Router::new()
         .route(
             "/",
@@ -195,12 +128,9 @@ async fn handler_spawns_the_work<S: SessionStore + Clone>(store: S) {
     assert_eq!(three_visits(&base).await, ["1", "2", "3"]);
 }
 
-#[tokio::test]
-async fn a_session_moved_to_a_spawned_task_is_saved_memory() {
-    handler_spawns_the_work(MemoryStore::new()).await;
-}
-
-#[tokio::test]
-async fn a_session_moved_to_a_spawned_task_is_saved_io() {
-    handler_spawns_the_work(IoStore::default()).await;
+on_both_paths! {
+    #[tokio::test] async fn spawned_inner_stack;
+    #[tokio::test] async fn buffered_inner_stack;
+    #[tokio::test] async fn tower_service;
+    #[tokio::test] async fn handler_spawns_the_work;
 }

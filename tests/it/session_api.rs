@@ -1,17 +1,21 @@
 //! Django's `SessionBase` API, row by row, through `sessionbase`'s public API.
 //!
 //! Each test names the Django behaviour it pins: `SessionBase`'s mapping methods, its flags,
-//! the test cookie, the expiry methods and the store operations. Everything runs against
-//! `MemoryStore`.
+//! the test cookie, the expiry methods and the store operations. Every test is generic over
+//! the store and runs on both dispatch paths (`on_both_paths!` at the end): on `MemoryStore`,
+//! which the library calls directly, and on `IoStore<MemoryStore>`, whose calls are pending
+//! once as a network store's are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use sessionbase::store::{Record, SessionStore};
-use sessionbase::{Error, Expiry, MemoryStore, Session, SessionConfig};
+use sessionbase::store::Record;
+use sessionbase::{Error, Expiry, Session, SessionConfig};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
+
+use crate::common::{SuiteStore, on_both_paths};
 
 const COOKIE_AGE: i64 = 1_209_600;
 
@@ -19,18 +23,18 @@ fn cfg() -> SessionConfig {
     SessionConfig::default()
 }
 
-fn fresh(store: &MemoryStore) -> Session {
+fn fresh<S: SuiteStore>(store: &S) -> Session {
     Session::new(store.clone(), cfg())
 }
 
-async fn load(store: &MemoryStore, key: &str) -> Session {
+async fn load<S: SuiteStore>(store: &S, key: &str) -> Session {
     Session::load(store.clone(), cfg(), key)
         .await
         .expect("loading from a MemoryStore does not fail")
 }
 
 /// A saved session holding `pairs`, and its key.
-async fn saved(store: &MemoryStore, pairs: &[(&str, Value)]) -> (Session, String) {
+async fn saved<S: SuiteStore>(store: &S, pairs: &[(&str, Value)]) -> (Session, String) {
     let s = fresh(store);
     for (k, v) in pairs {
         s.insert_value(*k, v.clone());
@@ -57,9 +61,8 @@ fn now_micros() -> OffsetDateTime {
 
 // ----- a new session -----
 
-#[test]
-fn new_session_has_no_key_and_clear_flags() {
-    let s = fresh(&MemoryStore::new());
+fn new_session_has_no_key_and_clear_flags<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert!(!s.modified());
     assert!(!s.accessed());
     assert_eq!(s.session_key(), None);
@@ -69,9 +72,8 @@ fn new_session_has_no_key_and_clear_flags() {
     assert!(!s.modified());
 }
 
-#[test]
-fn session_clones_share_state() {
-    let s = fresh(&MemoryStore::new());
+fn session_clones_share_state<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     let t = s.clone();
     t.insert("a", 1).unwrap();
     assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
@@ -80,22 +82,20 @@ fn session_clones_share_state() {
 
 // ----- get / get_value -----
 
-#[test]
-fn get_missing_is_none_and_sets_accessed_only() {
-    let s = fresh(&MemoryStore::new());
+fn get_missing_is_none_and_sets_accessed_only<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert_eq!(s.get::<String>("cat").unwrap(), None);
     assert!(s.accessed());
     assert!(!s.modified());
 
-    let s = fresh(&MemoryStore::new());
+    let s = fresh(&S::new_store());
     assert_eq!(s.get_value("cat"), None);
     assert!(s.accessed());
     assert!(!s.modified());
 }
 
-#[tokio::test]
-async fn get_present_sets_accessed_leaves_modified() {
-    let store = MemoryStore::new();
+async fn get_present_sets_accessed_leaves_modified<S: SuiteStore>() {
+    let store = S::new_store();
     let (_, key) = saved(&store, &[("n", json!(7)), ("s", json!("x"))]).await;
     let s = load(&store, &key).await;
     assert!(!s.accessed());
@@ -107,9 +107,8 @@ async fn get_present_sets_accessed_leaves_modified() {
     assert!(!s.modified());
 }
 
-#[test]
-fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing() {
-    let s = fresh(&MemoryStore::new());
+fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("n", "not a number").unwrap();
     s.set_modified(false);
     let err = s.get::<u32>("n").unwrap_err();
@@ -121,9 +120,8 @@ fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing() {
 
 // ----- insert / insert_value -----
 
-#[test]
-fn insert_sets_modified_even_with_the_same_value() {
-    let s = fresh(&MemoryStore::new());
+fn insert_sets_modified_even_with_the_same_value<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("cat", "dog").unwrap();
     assert!(s.modified());
     assert!(s.accessed());
@@ -136,9 +134,8 @@ fn insert_sets_modified_even_with_the_same_value() {
     assert_eq!(s.get::<String>("cat").unwrap().as_deref(), Some("dog"));
 }
 
-#[test]
-fn insert_keeps_insertion_order_and_reinsert_keeps_position() {
-    let s = fresh(&MemoryStore::new());
+fn insert_keeps_insertion_order_and_reinsert_keeps_position<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("a", 1).unwrap();
     s.insert("b", 2).unwrap();
     s.insert_value("c", json!(3));
@@ -153,9 +150,8 @@ fn insert_keeps_insertion_order_and_reinsert_keeps_position() {
     assert_eq!(keys_of(&s), ["a", "c", "b"]);
 }
 
-#[test]
-fn insert_of_unserializable_value_fails_and_writes_nothing() {
-    let s = fresh(&MemoryStore::new());
+fn insert_of_unserializable_value_fails_and_writes_nothing<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     let bad: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
     let err = s.insert("bad", bad).unwrap_err();
     assert!(is_serde_err(&err, "bad"), "{err:?}");
@@ -166,24 +162,22 @@ fn insert_of_unserializable_value_fails_and_writes_nothing() {
 
 // ----- remove / pop -----
 
-#[test]
-fn remove_present_sets_modified_missing_leaves_it() {
-    let s = fresh(&MemoryStore::new());
+fn remove_present_sets_modified_missing_leaves_it<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("a", 1).unwrap();
     s.set_modified(false);
     assert_eq!(s.remove("a"), Some(json!(1)));
     assert!(s.modified());
     assert!(!s.contains_key("a"));
 
-    let s = fresh(&MemoryStore::new());
+    let s = fresh(&S::new_store());
     assert_eq!(s.remove("missing"), None);
     assert!(!s.modified());
     assert!(s.accessed());
 }
 
-#[test]
-fn pop_present_missing_and_wrong_type() {
-    let s = fresh(&MemoryStore::new());
+fn pop_present_missing_and_wrong_type<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("cat", "dog").unwrap();
     s.insert("n", "seven").unwrap();
     s.set_modified(false);
@@ -208,9 +202,8 @@ fn pop_present_missing_and_wrong_type() {
 
 // ----- setdefault -----
 
-#[test]
-fn setdefault_present_returns_existing_and_writes_nothing() {
-    let s = fresh(&MemoryStore::new());
+fn setdefault_present_returns_existing_and_writes_nothing<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("foo", "bar").unwrap();
     s.set_modified(false);
     assert_eq!(s.setdefault("foo", "baz".to_owned()).unwrap(), "bar");
@@ -219,9 +212,8 @@ fn setdefault_present_returns_existing_and_writes_nothing() {
     assert!(s.accessed());
 }
 
-#[test]
-fn setdefault_missing_writes_and_sets_modified() {
-    let s = fresh(&MemoryStore::new());
+fn setdefault_missing_writes_and_sets_modified<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert_eq!(s.setdefault("foo", "bar".to_owned()).unwrap(), "bar");
     assert_eq!(s.get_value("foo"), Some(json!("bar")));
     assert!(s.modified());
@@ -230,9 +222,8 @@ fn setdefault_missing_writes_and_sets_modified() {
 
 // ----- update -----
 
-#[test]
-fn update_merges_in_order_and_sets_modified() {
-    let s = fresh(&MemoryStore::new());
+fn update_merges_in_order_and_sets_modified<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("a", 0).unwrap();
     s.set_modified(false);
     s.update([("b", 2), ("a", 1), ("c", 3)]).unwrap();
@@ -247,18 +238,16 @@ fn update_merges_in_order_and_sets_modified() {
     );
 }
 
-#[test]
-fn update_with_empty_iterator_still_sets_modified() {
-    let s = fresh(&MemoryStore::new());
+fn update_with_empty_iterator_still_sets_modified<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.update(Vec::<(String, i32)>::new()).unwrap();
     assert!(s.modified());
     assert!(s.accessed());
     assert_eq!(s.len(), 0);
 }
 
-#[test]
-fn update_is_all_or_nothing_when_a_value_fails_to_serialize() {
-    let s = fresh(&MemoryStore::new());
+fn update_is_all_or_nothing_when_a_value_fails_to_serialize<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("keep", 1).unwrap();
     s.set_modified(false);
     // An empty map with non-string keys serializes fine; a non-empty one cannot be JSON.
@@ -274,9 +263,8 @@ fn update_is_all_or_nothing_when_a_value_fails_to_serialize() {
 
 // ----- contains_key, keys, values, items, len -----
 
-#[tokio::test]
-async fn views_set_accessed_not_modified_and_keep_order() {
-    let store = MemoryStore::new();
+async fn views_set_accessed_not_modified_and_keep_order<S: SuiteStore>() {
+    let store = S::new_store();
     let (_, key) = saved(
         &store,
         &[("z", json!(1)), ("a", json!([2])), ("m", json!({"k": 3}))],
@@ -316,9 +304,8 @@ async fn views_set_accessed_not_modified_and_keep_order() {
 
 // ----- clear -----
 
-#[tokio::test]
-async fn clear_empties_without_the_store_and_keeps_the_key() {
-    let store = MemoryStore::new();
+async fn clear_empties_without_the_store_and_keeps_the_key<S: SuiteStore>() {
+    let store = S::new_store();
     let (_, key) = saved(&store, &[("x", json!(1)), ("y", json!(2))]).await;
     let s = load(&store, &key).await;
     assert!(!s.accessed());
@@ -341,9 +328,8 @@ async fn clear_empties_without_the_store_and_keeps_the_key() {
     assert_eq!(again.len(), 0);
 }
 
-#[test]
-fn clear_on_a_new_session() {
-    let s = fresh(&MemoryStore::new());
+fn clear_on_a_new_session<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert("x", 1).unwrap();
     s.clear();
     assert_eq!(s.len(), 0);
@@ -353,9 +339,8 @@ fn clear_on_a_new_session() {
 
 // ----- is_empty -----
 
-#[tokio::test]
-async fn is_empty_follows_django() {
-    let store = MemoryStore::new();
+async fn is_empty_follows_django<S: SuiteStore>() {
+    let store = S::new_store();
 
     let s = fresh(&store);
     assert!(s.is_empty());
@@ -382,9 +367,8 @@ async fn is_empty_follows_django() {
 
 // ----- flags -----
 
-#[tokio::test]
-async fn flags_and_session_key_reads() {
-    let store = MemoryStore::new();
+async fn flags_and_session_key_reads<S: SuiteStore>() {
+    let store = S::new_store();
     let (_, key) = saved(&store, &[("a", json!(1))]).await;
     let s = load(&store, &key).await;
     assert_eq!(s.session_key().unwrap().as_str(), key);
@@ -399,9 +383,8 @@ async fn flags_and_session_key_reads() {
     assert!(!s.modified());
 }
 
-#[tokio::test]
-async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics() {
-    let s = fresh(&MemoryStore::new());
+async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert_eq!(s.session_key(), None);
     s.insert("a", 1).unwrap();
     assert_eq!(s.session_key(), None, "no key before a save");
@@ -418,9 +401,8 @@ async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics() {
 
 // ----- test cookie -----
 
-#[test]
-fn test_cookie_round_trip() {
-    let s = fresh(&MemoryStore::new());
+fn test_cookie_round_trip<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert!(!s.test_cookie_worked());
     s.set_test_cookie();
     assert!(s.modified());
@@ -434,8 +416,7 @@ fn test_cookie_round_trip() {
     assert!(!s.test_cookie_worked());
 }
 
-#[test]
-fn test_cookie_worked_only_for_the_exact_string() {
+fn test_cookie_worked_only_for_the_exact_string<S: SuiteStore>() {
     for other in [
         json!("WORKED"),
         json!("worked "),
@@ -445,24 +426,22 @@ fn test_cookie_worked_only_for_the_exact_string() {
         json!({"testcookie": "worked"}),
         json!(null),
     ] {
-        let s = fresh(&MemoryStore::new());
+        let s = fresh(&S::new_store());
         s.insert_value("testcookie", other.clone());
         assert!(!s.test_cookie_worked(), "{other}");
     }
 }
 
-#[test]
-fn delete_test_cookie_when_absent_leaves_modified() {
-    let s = fresh(&MemoryStore::new());
+fn delete_test_cookie_when_absent_leaves_modified<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.delete_test_cookie();
     assert!(!s.modified());
 }
 
 // ----- set_expiry -----
 
-#[test]
-fn set_expiry_stores_djangos_values() {
-    let s = fresh(&MemoryStore::new());
+fn set_expiry_stores_djangos_values<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.set_expiry(Some(Expiry::BrowserClose));
     assert_eq!(s.get_value("_session_expiry"), Some(json!(0)));
     assert!(s.modified());
@@ -496,8 +475,7 @@ fn set_expiry_stores_djangos_values() {
     );
 }
 
-#[test]
-fn expiry_after_is_an_absolute_instant_from_now() {
+fn expiry_after_is_an_absolute_instant_from_now<S: SuiteStore>() {
     let d = Duration::minutes(5);
     let before = OffsetDateTime::now_utc();
     let e = Expiry::after(d);
@@ -510,7 +488,7 @@ fn expiry_after_is_an_absolute_instant_from_now() {
         "{t} not in [{before}+d, {after}+d]"
     );
 
-    let s = fresh(&MemoryStore::new());
+    let s = fresh(&S::new_store());
     s.set_expiry(Some(e));
     assert!(s.get_value("_session_expiry").unwrap().is_string());
     assert!(matches!(s.get_expiry(), Some(Expiry::At(_))));
@@ -518,9 +496,8 @@ fn expiry_after_is_an_absolute_instant_from_now() {
     assert!((299..=300).contains(&age), "{age}");
 }
 
-#[test]
-fn set_expiry_none_removes_and_sets_modified_only_if_one_existed() {
-    let s = fresh(&MemoryStore::new());
+fn set_expiry_none_removes_and_sets_modified_only_if_one_existed<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.set_expiry(None);
     assert!(
         !s.modified(),
@@ -541,9 +518,8 @@ fn set_expiry_none_removes_and_sets_modified_only_if_one_existed() {
 
 // ----- get_expiry_age / get_expiry_date -----
 
-#[test]
-fn default_expiry_is_the_cookie_age() {
-    let s = fresh(&MemoryStore::new());
+fn default_expiry_is_the_cookie_age<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     assert_eq!(s.get_session_cookie_age(), COOKIE_AGE);
     assert_eq!(s.get_expiry_age(), COOKIE_AGE);
     assert!(s.accessed(), "reading the stored expiry loads");
@@ -568,9 +544,8 @@ fn default_expiry_is_the_cookie_age() {
     );
 }
 
-#[test]
-fn inactivity_expiry_age_is_the_number_regardless_of_modification() {
-    let s = fresh(&MemoryStore::new());
+fn inactivity_expiry_age_is_the_number_regardless_of_modification<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(10))));
     assert_eq!(s.get_expiry_age(), 10);
     let m = datetime!(2020-01-01 00:00:00 UTC);
@@ -594,9 +569,8 @@ fn inactivity_expiry_age_is_the_number_regardless_of_modification() {
     );
 }
 
-#[test]
-fn absolute_expiry_age_is_floored_toward_minus_infinity() {
-    let s = fresh(&MemoryStore::new());
+fn absolute_expiry_age_is_floored_toward_minus_infinity<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     let m = datetime!(2026-11-27 12:00:00 UTC);
     let age = |ms: i64| s.get_expiry_age_with(m, Some(Expiry::At(m + Duration::milliseconds(ms))));
     assert_eq!(age(9_500), 9);
@@ -606,9 +580,8 @@ fn absolute_expiry_age_is_floored_toward_minus_infinity() {
     assert_eq!(age(0), 0);
 }
 
-#[test]
-fn explicit_none_expiry_means_the_cookie_age_and_does_not_load() {
-    let s = fresh(&MemoryStore::new());
+fn explicit_none_expiry_means_the_cookie_age_and_does_not_load<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     let m = datetime!(2026-11-27 12:00:00 UTC);
     assert_eq!(s.get_expiry_age_with(m, None), COOKIE_AGE);
     assert_eq!(
@@ -626,9 +599,8 @@ fn explicit_none_expiry_means_the_cookie_age_and_does_not_load() {
     );
 }
 
-#[test]
-fn absolute_expiry_date_is_returned_exactly() {
-    let s = fresh(&MemoryStore::new());
+fn absolute_expiry_date_is_returned_exactly<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     let at = datetime!(2030-05-05 05:05:05.000123 UTC);
     let m = datetime!(2026-01-01 00:00:00 UTC);
     assert_eq!(s.get_expiry_date_with(m, Some(Expiry::At(at))), at);
@@ -637,11 +609,10 @@ fn absolute_expiry_date_is_returned_exactly() {
     assert_eq!(s.get_expiry(), Some(Expiry::At(at)));
 }
 
-#[test]
-fn microsecond_expiry_dates_round_trip_exactly() {
+fn microsecond_expiry_dates_round_trip_exactly<S: SuiteStore>() {
     // test_custom_expiry_datetime: exact equality with modification + 10 s.
     for m in [now_micros(), datetime!(2026-11-27 01:55:12.000001 UTC)] {
-        let s = fresh(&MemoryStore::new());
+        let s = fresh(&S::new_store());
         let at = m + Duration::seconds(10);
         s.set_expiry(Some(Expiry::At(at)));
         assert_eq!(s.get_expiry_date(), at);
@@ -650,9 +621,8 @@ fn microsecond_expiry_dates_round_trip_exactly() {
     }
 }
 
-#[test]
-fn sub_microsecond_precision_is_cut_to_djangos() {
-    let s = fresh(&MemoryStore::new());
+fn sub_microsecond_precision_is_cut_to_djangos<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.set_expiry(Some(Expiry::At(
         datetime!(2026-11-27 01:55:12.000001999 UTC),
     )));
@@ -662,9 +632,8 @@ fn sub_microsecond_precision_is_cut_to_djangos() {
     );
 }
 
-#[test]
-fn expiry_values_written_by_django_are_read_back() {
-    let s = fresh(&MemoryStore::new());
+fn expiry_values_written_by_django_are_read_back<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert_value("_session_expiry", json!("2026-11-27T01:55:12+00:00"));
     let at = datetime!(2026-11-27 01:55:12 UTC);
     assert_eq!(s.get_expiry(), Some(Expiry::At(at)));
@@ -692,9 +661,8 @@ fn expiry_values_written_by_django_are_read_back() {
     assert_eq!(s.get_expiry_age(), COOKIE_AGE);
 }
 
-#[test]
-fn malformed_expiry_in_memory_counts_as_none() {
-    let s = fresh(&MemoryStore::new());
+fn malformed_expiry_in_memory_counts_as_none<S: SuiteStore>() {
+    let s = fresh(&S::new_store());
     s.insert_value("_session_expiry", json!(true));
     assert_eq!(s.get_expiry(), None);
     assert_eq!(s.get_expiry_age(), COOKIE_AGE);
@@ -702,8 +670,7 @@ fn malformed_expiry_in_memory_counts_as_none() {
 
 // ----- get_expire_at_browser_close -----
 
-#[test]
-fn expire_at_browser_close_matrix() {
+fn expire_at_browser_close_matrix<S: SuiteStore>() {
     // Django's table: setting False: 10 → F, 0 → T, None → F; setting True: F, T, T.
     let cases = [
         (
@@ -719,7 +686,7 @@ fn expire_at_browser_close_matrix() {
     ];
     for (setting, expiry, expected) in cases {
         let config = SessionConfig::default().with_expire_at_browser_close(setting);
-        let s = Session::new(MemoryStore::new(), config);
+        let s = Session::new(S::new_store(), config);
         s.set_expiry(expiry);
         assert_eq!(
             s.get_expire_at_browser_close(),
@@ -730,17 +697,16 @@ fn expire_at_browser_close_matrix() {
     }
     // An absolute date is not browser-close either.
     let s = Session::new(
-        MemoryStore::new(),
+        S::new_store(),
         SessionConfig::default().with_expire_at_browser_close(true),
     );
     s.set_expiry(Some(Expiry::At(datetime!(2030-01-01 00:00:00 UTC))));
     assert!(!s.get_expire_at_browser_close());
 }
 
-#[test]
-fn session_cookie_age_follows_the_config() {
+fn session_cookie_age_follows_the_config<S: SuiteStore>() {
     let config = SessionConfig::default().with_cookie_age(Duration::days(1));
-    let s = Session::new(MemoryStore::new(), config);
+    let s = Session::new(S::new_store(), config);
     assert_eq!(s.get_session_cookie_age(), 86_400);
     assert_eq!(s.get_expiry_age(), 86_400);
     let m = datetime!(2026-01-01 00:00:00 UTC);
@@ -750,9 +716,8 @@ fn session_cookie_age_follows_the_config() {
 
 // ----- store operations -----
 
-#[tokio::test]
-async fn save_of_a_new_session_creates_a_key_and_keeps_flags() {
-    let store = MemoryStore::new();
+async fn save_of_a_new_session_creates_a_key_and_keeps_flags<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("a", "b").unwrap();
     s.save().await.unwrap();
@@ -777,9 +742,8 @@ async fn save_of_a_new_session_creates_a_key_and_keeps_flags() {
     assert_eq!(store.len(), 1);
 }
 
-#[tokio::test]
-async fn stored_data_keeps_order_and_json_types() {
-    let store = MemoryStore::new();
+async fn stored_data_keeps_order_and_json_types<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("z", 1u8).unwrap();
     s.insert("b", vec![true, false]).unwrap();
@@ -797,9 +761,8 @@ async fn stored_data_keeps_order_and_json_types() {
     assert_eq!(again.get_value("a"), Some(json!(null)));
 }
 
-#[tokio::test]
-async fn load_of_unknown_or_malformed_keys_gives_an_empty_keyless_session() {
-    let store = MemoryStore::new();
+async fn load_of_unknown_or_malformed_keys_gives_an_empty_keyless_session<S: SuiteStore>() {
+    let store = S::new_store();
     let long = "a".repeat(1240);
     for key in [
         "abcdefghijklmnopqrstuvwxyz012345",
@@ -819,9 +782,8 @@ async fn load_of_unknown_or_malformed_keys_gives_an_empty_keyless_session() {
     assert!(store.is_empty(), "loading never creates a record");
 }
 
-#[tokio::test]
-async fn unknown_key_then_write_and_save_creates_a_new_key() {
-    let store = MemoryStore::new();
+async fn unknown_key_then_write_and_save_creates_a_new_key<S: SuiteStore>() {
+    let store = S::new_store();
     let unknown = "abcdefghijklmnopqrstuvwxyz012345";
     let s = load(&store, unknown).await;
     s.insert("a", 1).unwrap();
@@ -835,9 +797,8 @@ async fn unknown_key_then_write_and_save_creates_a_new_key() {
     );
 }
 
-#[tokio::test]
-async fn load_of_expired_keys_gives_an_empty_keyless_session() {
-    let store = MemoryStore::new();
+async fn load_of_expired_keys_gives_an_empty_keyless_session<S: SuiteStore>() {
+    let store = S::new_store();
     // test_actual_expiry: an expiry in the past, as a number, a timedelta or a date.
     for expiry in [
         Expiry::Inactivity(Duration::seconds(-10)),
@@ -864,9 +825,8 @@ async fn load_of_expired_keys_gives_an_empty_keyless_session() {
     assert_eq!(again.len(), 0);
 }
 
-#[tokio::test]
-async fn create_makes_a_new_key_each_time_and_never_overwrites() {
-    let store = MemoryStore::new();
+async fn create_makes_a_new_key_each_time_and_never_overwrites<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("n", 1).unwrap();
     s.create().await.unwrap();
@@ -897,9 +857,8 @@ async fn create_makes_a_new_key_each_time_and_never_overwrites() {
     assert_eq!(load(&store, k3.as_str()).await.len(), 0);
 }
 
-#[tokio::test]
-async fn delete_removes_the_record_keeps_the_key_and_blocks_resurrection() {
-    let store = MemoryStore::new();
+async fn delete_removes_the_record_keeps_the_key_and_blocks_resurrection<S: SuiteStore>() {
+    let store = S::new_store();
     let (s, key) = saved(&store, &[("a", json!(1))]).await;
     s.delete().await.unwrap();
     assert_eq!(s.session_key().unwrap().as_str(), key, "the key stays");
@@ -919,9 +878,8 @@ async fn delete_removes_the_record_keeps_the_key_and_blocks_resurrection() {
     fresh(&store).delete().await.unwrap();
 }
 
-#[tokio::test]
-async fn exists_answers_for_any_key() {
-    let store = MemoryStore::new();
+async fn exists_answers_for_any_key<S: SuiteStore>() {
+    let store = S::new_store();
     let (s, key) = saved(&store, &[]).await;
     assert!(s.exists(&key).await.unwrap());
     let other = fresh(&store);
@@ -938,9 +896,8 @@ async fn exists_answers_for_any_key() {
     assert!(!other.accessed(), "exists is not a data access");
 }
 
-#[tokio::test]
-async fn flush_clears_data_drops_key_and_deletes_the_record() {
-    let store = MemoryStore::new();
+async fn flush_clears_data_drops_key_and_deletes_the_record<S: SuiteStore>() {
+    let store = S::new_store();
     let (_, key) = saved(&store, &[("foo", json!("bar"))]).await;
     let s = load(&store, &key).await;
     s.flush().await.unwrap();
@@ -962,9 +919,8 @@ async fn flush_clears_data_drops_key_and_deletes_the_record() {
     assert_eq!(load(&store, new_key.as_str()).await.keys(), ["x"]);
 }
 
-#[tokio::test]
-async fn flush_on_a_keyless_session_is_fine() {
-    let store = MemoryStore::new();
+async fn flush_on_a_keyless_session_is_fine<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("a", 1).unwrap();
     s.flush().await.unwrap();
@@ -976,9 +932,8 @@ async fn flush_on_a_keyless_session_is_fine() {
     assert!(store.is_empty());
 }
 
-#[tokio::test]
-async fn cycle_key_moves_the_data_to_a_new_key() {
-    let store = MemoryStore::new();
+async fn cycle_key_moves_the_data_to_a_new_key<S: SuiteStore>() {
+    let store = S::new_store();
     let (s, old) = saved(&store, &[("a", json!("c")), ("b", json!("d"))]).await;
     let before = s.items();
     s.set_modified(false);
@@ -994,10 +949,9 @@ async fn cycle_key_moves_the_data_to_a_new_key() {
     assert_eq!(store.len(), 1);
 }
 
-#[tokio::test]
-async fn cycle_key_on_a_loaded_but_untouched_session() {
+async fn cycle_key_on_a_loaded_but_untouched_session<S: SuiteStore>() {
     // test_cycle_with_no_session_cache.
-    let store = MemoryStore::new();
+    let store = S::new_store();
     let (_, old) = saved(&store, &[("a", json!("c"))]).await;
     let s = load(&store, &old).await;
     s.cycle_key().await.unwrap();
@@ -1011,9 +965,8 @@ async fn cycle_key_on_a_loaded_but_untouched_session() {
     assert!(!s.exists(&old).await.unwrap());
 }
 
-#[tokio::test]
-async fn cycle_key_on_a_fresh_session_just_creates_a_key() {
-    let store = MemoryStore::new();
+async fn cycle_key_on_a_fresh_session_just_creates_a_key<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.cycle_key().await.unwrap();
     let key = s.session_key().unwrap();
@@ -1022,9 +975,8 @@ async fn cycle_key_on_a_fresh_session_just_creates_a_key() {
     assert_eq!(store.len(), 1);
 }
 
-#[tokio::test]
-async fn custom_expiry_survives_a_save_and_load() {
-    let store = MemoryStore::new();
+async fn custom_expiry_survives_a_save_and_load<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(1800))));
     s.save().await.unwrap();
@@ -1042,9 +994,8 @@ async fn custom_expiry_survives_a_save_and_load() {
 
 // ----- concurrent logout -----
 
-#[tokio::test]
-async fn concurrent_logout_is_not_resurrected() {
-    let store = MemoryStore::new();
+async fn concurrent_logout_is_not_resurrected<S: SuiteStore>() {
+    let store = S::new_store();
     let s1 = fresh(&store);
     s1.insert("foo", "bar").unwrap();
     s1.create().await.unwrap();
@@ -1065,7 +1016,10 @@ async fn concurrent_logout_is_not_resurrected() {
 
 // ----- compare-and-swap saves -----
 
-async fn two_copies(store: &MemoryStore, pairs: &[(&str, Value)]) -> (Session, Session, String) {
+async fn two_copies<S: SuiteStore>(
+    store: &S,
+    pairs: &[(&str, Value)],
+) -> (Session, Session, String) {
     let (_, key) = saved(store, pairs).await;
     let s1 = load(store, &key).await;
     let s2 = load(store, &key).await;
@@ -1076,9 +1030,8 @@ fn as_map(s: &Session) -> Map<String, Value> {
     s.items().into_iter().collect()
 }
 
-#[tokio::test]
-async fn concurrent_saves_of_different_keys_keep_both() {
-    let store = MemoryStore::new();
+async fn concurrent_saves_of_different_keys_keep_both<S: SuiteStore>() {
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("x", json!(0))]).await;
     s1.insert("a", 1).unwrap();
     s2.insert("b", 2).unwrap();
@@ -1094,11 +1047,10 @@ async fn concurrent_saves_of_different_keys_keep_both() {
     assert_eq!(s2.get_value("a"), Some(json!(1)));
 }
 
-#[tokio::test]
-async fn a_merge_keeps_every_change_of_a_request_that_changed_many_keys() {
+async fn a_merge_keeps_every_change_of_a_request_that_changed_many_keys<S: SuiteStore>() {
     // More changed keys than the change set keeps inline, and a removal among them: after a
     // lost race each is re-applied, and the other writer's key survives.
-    let store = MemoryStore::new();
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("gone", json!(0)), ("kept", json!(1))]).await;
     for i in 0..10 {
         s1.insert(format!("k{i}"), i).unwrap();
@@ -1119,9 +1071,8 @@ async fn a_merge_keeps_every_change_of_a_request_that_changed_many_keys() {
     assert_eq!(again.get_value("gone"), None);
 }
 
-#[tokio::test]
-async fn concurrent_remove_and_insert_keep_both_effects() {
-    let store = MemoryStore::new();
+async fn concurrent_remove_and_insert_keep_both_effects<S: SuiteStore>() {
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("x", json!(1)), ("keep", json!(2))]).await;
     assert_eq!(s1.remove("x"), Some(json!(1)));
     s2.insert("y", 3).unwrap();
@@ -1144,9 +1095,8 @@ async fn concurrent_remove_and_insert_keep_both_effects() {
     assert_eq!(again.len(), 2);
 }
 
-#[tokio::test]
-async fn concurrent_clear_replaces_everything_only_when_it_saves_last() {
-    let store = MemoryStore::new();
+async fn concurrent_clear_replaces_everything_only_when_it_saves_last<S: SuiteStore>() {
+    let store = S::new_store();
 
     // s1 (clear + c) saves first, s2 (d) last: s2's change lands on s1's record.
     let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
@@ -1170,9 +1120,8 @@ async fn concurrent_clear_replaces_everything_only_when_it_saves_last() {
     assert_eq!(again.get_value("c"), Some(json!(1)));
 }
 
-#[tokio::test]
-async fn concurrent_writes_of_the_same_key_last_writer_wins() {
-    let store = MemoryStore::new();
+async fn concurrent_writes_of_the_same_key_last_writer_wins<S: SuiteStore>() {
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("k", json!(0))]).await;
     s1.insert("k", 1).unwrap();
     s2.insert("k", 2).unwrap();
@@ -1188,9 +1137,8 @@ async fn concurrent_writes_of_the_same_key_last_writer_wins() {
     assert_eq!(load(&store, &key).await.get_value("k"), Some(json!(1)));
 }
 
-#[tokio::test]
-async fn repeated_saves_of_one_session_after_a_conflict_keep_working() {
-    let store = MemoryStore::new();
+async fn repeated_saves_of_one_session_after_a_conflict_keep_working<S: SuiteStore>() {
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[]).await;
     s1.insert("a", 1).unwrap();
     s1.save().await.unwrap();
@@ -1202,10 +1150,9 @@ async fn repeated_saves_of_one_session_after_a_conflict_keep_working() {
     assert_eq!(load(&store, &key).await.keys(), ["a", "b", "c"]);
 }
 
-#[tokio::test]
-async fn forced_save_without_changes_does_not_undo_a_concurrent_save() {
+async fn forced_save_without_changes_does_not_undo_a_concurrent_save<S: SuiteStore>() {
     // SESSION_SAVE_EVERY_REQUEST-style save: modified forced, nothing changed.
-    let store = MemoryStore::new();
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
     s1.get_value("x");
     s1.set_modified(true);
@@ -1216,9 +1163,8 @@ async fn forced_save_without_changes_does_not_undo_a_concurrent_save() {
     assert_eq!(load(&store, &key).await.keys(), ["y"]);
 }
 
-#[tokio::test]
-async fn save_after_a_concurrent_cycle_key_is_interrupted() {
-    let store = MemoryStore::new();
+async fn save_after_a_concurrent_cycle_key_is_interrupted<S: SuiteStore>() {
+    let store = S::new_store();
     let (s1, s2, key) = two_copies(&store, &[("x", json!(1))]).await;
     s2.cycle_key().await.unwrap();
     s1.insert("y", 2).unwrap();
@@ -1231,9 +1177,8 @@ async fn save_after_a_concurrent_cycle_key_is_interrupted() {
 
 // ----- malformed stored expiry -----
 
-#[tokio::test]
-async fn record_with_malformed_expiry_is_no_session() {
-    let store = MemoryStore::new();
+async fn record_with_malformed_expiry_is_no_session<S: SuiteStore>() {
+    let store = S::new_store();
     for bad in [json!(true), json!([1]), json!({"a": 1}), json!("tomorrow")] {
         let mut map = Map::new();
         map.insert("user".into(), json!(42));
@@ -1265,26 +1210,24 @@ async fn record_with_malformed_expiry_is_no_session() {
 
 // ----- Send / Sync -----
 
-#[test]
-fn session_and_its_futures_are_send() {
+fn session_and_its_futures_are_send<S: SuiteStore>() {
     fn send<T: Send>(_: &T) {}
     fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
     send_sync_clone::<Session>();
-    send_sync_clone::<MemoryStore>();
+    send_sync_clone::<S>();
 
-    let s = fresh(&MemoryStore::new());
+    let s = fresh(&S::new_store());
     send(&s.save());
     send(&s.flush());
     send(&s.cycle_key());
     send(&s.create());
     send(&s.delete());
     send(&s.exists("abcdefghij"));
-    send(&Session::load(MemoryStore::new(), cfg(), "abcdefghij"));
+    send(&Session::load(S::new_store(), cfg(), "abcdefghij"));
 }
 
-#[tokio::test]
-async fn session_futures_run_on_spawned_tasks() {
-    let store = MemoryStore::new();
+async fn session_futures_run_on_spawned_tasks<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("a", 1).unwrap();
     let task = {
@@ -1311,9 +1254,8 @@ async fn session_futures_run_on_spawned_tasks() {
 
 // ----- extremes and hygiene -----
 
-#[tokio::test]
-async fn extreme_inactivity_expiries_do_not_panic() {
-    let store = MemoryStore::new();
+async fn extreme_inactivity_expiries_do_not_panic<S: SuiteStore>() {
+    let store = S::new_store();
     let s = fresh(&store);
     s.insert("a", 1).unwrap();
     s.set_expiry(Some(Expiry::Inactivity(Duration::seconds(i64::MAX))));
@@ -1335,17 +1277,15 @@ async fn extreme_inactivity_expiries_do_not_panic() {
     assert_eq!(again.session_key(), None, "already expired");
 }
 
-#[tokio::test]
-async fn debug_output_never_holds_the_key() {
-    let store = MemoryStore::new();
+async fn debug_output_never_holds_the_key<S: SuiteStore>() {
+    let store = S::new_store();
     let (s, key) = saved(&store, &[("a", json!(1))]).await;
     assert!(!format!("{s:?}").contains(&key));
     assert!(!format!("{:?}", s.session_key().unwrap()).contains(&key));
 }
 
-#[test]
-fn nan_and_infinities_are_refused_not_stored_as_null() {
-    let session = Session::new(MemoryStore::new(), SessionConfig::default());
+fn nan_and_infinities_are_refused_not_stored_as_null<S: SuiteStore>() {
+    let session = Session::new(S::new_store(), SessionConfig::default());
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         assert!(matches!(session.insert("x", bad), Err(Error::Serde { .. })));
         assert!(matches!(
@@ -1367,9 +1307,8 @@ fn nan_and_infinities_are_refused_not_stored_as_null() {
     assert_eq!(session.get::<f64>("ok").unwrap(), Some(1.5));
 }
 
-#[tokio::test]
-async fn sessions_over_max_session_size_are_not_saved() {
-    let store = MemoryStore::new();
+async fn sessions_over_max_session_size_are_not_saved<S: SuiteStore>() {
+    let store = S::new_store();
     let config = Arc::new(SessionConfig::default().with_max_session_size(Some(100)));
     let session = Session::new(store.clone(), Arc::clone(&config));
     session.insert("small", "x").unwrap();
@@ -1403,4 +1342,147 @@ async fn sessions_over_max_session_size_are_not_saved() {
         Error::SessionTooLarge { limit: 1 }.status(),
         http::StatusCode::INTERNAL_SERVER_ERROR
     );
+}
+
+// ----- both dispatch paths -----
+
+// Every test above runs twice: `memory::<name>` on `MemoryStore`, `io::<name>` on
+// `IoStore<MemoryStore>`.
+on_both_paths! {
+    #[test]
+    fn new_session_has_no_key_and_clear_flags;
+    #[test]
+    fn session_clones_share_state;
+    #[test]
+    fn get_missing_is_none_and_sets_accessed_only;
+    #[tokio::test]
+    async fn get_present_sets_accessed_leaves_modified;
+    #[test]
+    fn typed_get_of_wrong_type_is_serde_error_and_changes_nothing;
+    #[test]
+    fn insert_sets_modified_even_with_the_same_value;
+    #[test]
+    fn insert_keeps_insertion_order_and_reinsert_keeps_position;
+    #[test]
+    fn insert_of_unserializable_value_fails_and_writes_nothing;
+    #[test]
+    fn remove_present_sets_modified_missing_leaves_it;
+    #[test]
+    fn pop_present_missing_and_wrong_type;
+    #[test]
+    fn setdefault_present_returns_existing_and_writes_nothing;
+    #[test]
+    fn setdefault_missing_writes_and_sets_modified;
+    #[test]
+    fn update_merges_in_order_and_sets_modified;
+    #[test]
+    fn update_with_empty_iterator_still_sets_modified;
+    #[test]
+    fn update_is_all_or_nothing_when_a_value_fails_to_serialize;
+    #[tokio::test]
+    async fn views_set_accessed_not_modified_and_keep_order;
+    #[tokio::test]
+    async fn clear_empties_without_the_store_and_keeps_the_key;
+    #[test]
+    fn clear_on_a_new_session;
+    #[tokio::test]
+    async fn is_empty_follows_django;
+    #[tokio::test]
+    async fn flags_and_session_key_reads;
+    #[tokio::test]
+    async fn session_key_is_none_until_saved_then_32_lowercase_alphanumerics;
+    #[test]
+    fn test_cookie_round_trip;
+    #[test]
+    fn test_cookie_worked_only_for_the_exact_string;
+    #[test]
+    fn delete_test_cookie_when_absent_leaves_modified;
+    #[test]
+    fn set_expiry_stores_djangos_values;
+    #[test]
+    fn expiry_after_is_an_absolute_instant_from_now;
+    #[test]
+    fn set_expiry_none_removes_and_sets_modified_only_if_one_existed;
+    #[test]
+    fn default_expiry_is_the_cookie_age;
+    #[test]
+    fn inactivity_expiry_age_is_the_number_regardless_of_modification;
+    #[test]
+    fn absolute_expiry_age_is_floored_toward_minus_infinity;
+    #[test]
+    fn explicit_none_expiry_means_the_cookie_age_and_does_not_load;
+    #[test]
+    fn absolute_expiry_date_is_returned_exactly;
+    #[test]
+    fn microsecond_expiry_dates_round_trip_exactly;
+    #[test]
+    fn sub_microsecond_precision_is_cut_to_djangos;
+    #[test]
+    fn expiry_values_written_by_django_are_read_back;
+    #[test]
+    fn malformed_expiry_in_memory_counts_as_none;
+    #[test]
+    fn expire_at_browser_close_matrix;
+    #[test]
+    fn session_cookie_age_follows_the_config;
+    #[tokio::test]
+    async fn save_of_a_new_session_creates_a_key_and_keeps_flags;
+    #[tokio::test]
+    async fn stored_data_keeps_order_and_json_types;
+    #[tokio::test]
+    async fn load_of_unknown_or_malformed_keys_gives_an_empty_keyless_session;
+    #[tokio::test]
+    async fn unknown_key_then_write_and_save_creates_a_new_key;
+    #[tokio::test]
+    async fn load_of_expired_keys_gives_an_empty_keyless_session;
+    #[tokio::test]
+    async fn create_makes_a_new_key_each_time_and_never_overwrites;
+    #[tokio::test]
+    async fn delete_removes_the_record_keeps_the_key_and_blocks_resurrection;
+    #[tokio::test]
+    async fn exists_answers_for_any_key;
+    #[tokio::test]
+    async fn flush_clears_data_drops_key_and_deletes_the_record;
+    #[tokio::test]
+    async fn flush_on_a_keyless_session_is_fine;
+    #[tokio::test]
+    async fn cycle_key_moves_the_data_to_a_new_key;
+    #[tokio::test]
+    async fn cycle_key_on_a_loaded_but_untouched_session;
+    #[tokio::test]
+    async fn cycle_key_on_a_fresh_session_just_creates_a_key;
+    #[tokio::test]
+    async fn custom_expiry_survives_a_save_and_load;
+    #[tokio::test]
+    async fn concurrent_logout_is_not_resurrected;
+    #[tokio::test]
+    async fn concurrent_saves_of_different_keys_keep_both;
+    #[tokio::test]
+    async fn a_merge_keeps_every_change_of_a_request_that_changed_many_keys;
+    #[tokio::test]
+    async fn concurrent_remove_and_insert_keep_both_effects;
+    #[tokio::test]
+    async fn concurrent_clear_replaces_everything_only_when_it_saves_last;
+    #[tokio::test]
+    async fn concurrent_writes_of_the_same_key_last_writer_wins;
+    #[tokio::test]
+    async fn repeated_saves_of_one_session_after_a_conflict_keep_working;
+    #[tokio::test]
+    async fn forced_save_without_changes_does_not_undo_a_concurrent_save;
+    #[tokio::test]
+    async fn save_after_a_concurrent_cycle_key_is_interrupted;
+    #[tokio::test]
+    async fn record_with_malformed_expiry_is_no_session;
+    #[test]
+    fn session_and_its_futures_are_send;
+    #[tokio::test]
+    async fn session_futures_run_on_spawned_tasks;
+    #[tokio::test]
+    async fn extreme_inactivity_expiries_do_not_panic;
+    #[tokio::test]
+    async fn debug_output_never_holds_the_key;
+    #[test]
+    fn nan_and_infinities_are_refused_not_stored_as_null;
+    #[tokio::test]
+    async fn sessions_over_max_session_size_are_not_saved;
 }

@@ -6,7 +6,8 @@
 //! Each test starts its own Django process (`manage.py migrate`, then `runserver
 //! --noreload` on a free port; killed on drop) and its own Rust server, on resources of its
 //! own (a temporary directory with the SQLite file and the session files; a PostgreSQL or
-//! MariaDB database created for the test and dropped after).
+//! MariaDB database created for the test and dropped after, or a Redis key prefix: the
+//! fixtures of `common::servers`).
 //!
 //! Needs the venv python: `SESSIONBASE_DJANGO_PYTHON`, or what
 //! `tests/django_project/setup.sh` prints. Without it the tests say so on stderr and pass,
@@ -16,7 +17,10 @@
 //! `MYSQL_URL` (e.g. `mysql://root@127.0.0.1:3306/test`, a user allowed to create
 //! databases), and is skipped with a message without it. The `cached_db` and `cache` engines
 //! run on the Redis of `REDIS_URL` through Django's own cache backends (`caches.rs`);
-//! without it those are skipped with a message.
+//! without it those are skipped with a message. With `SESSIONBASE_REQUIRE_ALL_SUITES` set, a
+//! scenario skipped for want of a server fails instead.
+//!
+//! Run this module alone with `cargo test --all-features --test it django_interop::`.
 
 #![cfg(all(
     feature = "django",
@@ -26,12 +30,8 @@
     feature = "cookie"
 ))]
 
-#[path = "django_interop/caches.rs"]
 mod caches;
-mod common;
-#[path = "django_interop/harness.rs"]
 mod harness;
-#[path = "django_interop/values.rs"]
 mod values;
 
 use std::fs::File;
@@ -43,7 +43,8 @@ use sessionbase::django::{DjangoConfig, MODEL_BACKEND, session_auth_hash};
 use sessionbase::{Expiry, FileStore, SessionStore, SqliteStore};
 use time::{Duration, OffsetDateTime};
 
-use harness::{Browser, Db, Django, Settings, TempDir, python, random, rust_server};
+use crate::common::{self, random};
+use harness::{Browser, Db, Django, Settings, TempDir, python, rust_server};
 
 // ----- values -----
 
@@ -370,10 +371,11 @@ async fn db_engine_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_engine_on_postgres() {
     let Some(python) = python() else { return };
-    let Some(admin_url) = harness::postgres_url() else {
+    let Some(database) =
+        crate::common::PgDatabase::create("Django interop PostgreSQL scenarios").await
+    else {
         return;
     };
-    let database = harness::PgDatabase::create(&admin_url).await;
     let tmp = TempDir::new("db-postgres");
     db_engine_scenario(&python, tmp.path(), &database.url).await;
 }
@@ -382,10 +384,11 @@ async fn db_engine_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_engine_on_mysql() {
     let Some(python) = python() else { return };
-    let Some(admin_url) = harness::mysql_url() else {
+    let Some(database) =
+        crate::common::MySqlDatabase::create("Django interop MySQL scenarios").await
+    else {
         return;
     };
-    let database = harness::MySqlDatabase::create(&admin_url).await;
     let tmp = TempDir::new("db-mysql");
     db_engine_scenario(&python, tmp.path(), &database.url).await;
 }
@@ -631,14 +634,16 @@ async fn db_engine_scenario(python: &Path, logs: &Path, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_values_both_ways() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else {
+    let Some(redis) = harness::redis_prefix() else {
         return;
     };
     let tmp = TempDir::new("cached-db");
-    let prefix = format!("t{}", &random()[..12]);
-    let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
-    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url())
-        .with_cache("redis", &redis_url, &prefix, 1);
+    let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url()).with_cache(
+        "redis",
+        redis.url(),
+        redis.prefix(),
+        1,
+    );
     let django = Django::start(&python, &s, tmp.path()).await;
     let rust = rust_server(&s).await;
     let b = Browser::new();
@@ -672,16 +677,14 @@ async fn cached_db_values_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_django_logout_and_writes_reach_rust() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else {
+    let Some(redis) = harness::redis_prefix() else {
         return;
     };
     let tmp = TempDir::new("cached-db-stale");
-    let prefix = format!("t{}", &random()[..12]);
-    let _redis = harness::RedisPrefix::new(&redis_url, &prefix);
     let s = Settings::new(&secrets().0, "cached_db", &tmp.sqlite_url()).with_cache(
         "django_redis",
-        &redis_url,
-        &prefix,
+        redis.url(),
+        redis.prefix(),
         1,
     );
     let django = Django::start(&python, &s, tmp.path()).await;

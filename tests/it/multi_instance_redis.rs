@@ -2,7 +2,7 @@
 //! share their sessions: what one instance writes, deletes or re-keys, the other sees.
 //!
 //! Needs `REDIS_URL` (for example `redis://127.0.0.1:6379/`); without it the test says so
-//! and passes.
+//! and passes (fails with `SESSIONBASE_REQUIRE_ALL_SUITES`).
 
 #![cfg(all(feature = "redis", feature = "axum"))]
 
@@ -12,7 +12,9 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use serde::Deserialize;
-use sessionbase::{RedisStore, Session, SessionKey, SessionLayer};
+use sessionbase::{RedisStore, Session, SessionLayer};
+
+use crate::common::{RedisPrefix, client, spawn};
 
 const COOKIE: &str = "sessionid";
 
@@ -59,14 +61,7 @@ async fn instance(url: &str, prefix: &str) -> String {
         .route("/cycle", get(cycle))
         .route("/flush", get(flush))
         .layer(SessionLayer::new(store));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("server error");
-    });
-    format!("http://{addr}")
+    spawn(app).await
 }
 
 /// What a response did to the session cookie.
@@ -117,65 +112,22 @@ async fn request(client: &reqwest::Client, url: &str, cookie: Option<&str>) -> R
     }
 }
 
-async fn cleanup(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).expect("REDIS_URL parses");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to REDIS_URL");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut raw)
-        .await
-        .expect("KEYS");
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut raw)
-            .await
-            .expect("DEL");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_sessions_through_redis() {
-    let url = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            // Straight to stderr: libtest would capture eprintln! and hide the notice.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipping Redis tests: REDIS_URL not set\n",
-            );
-            return;
-        }
+    // Dropped last: the keys go whether the scenario passes or panics.
+    let Some(redis) = RedisPrefix::new("two instances sharing sessions through Redis") else {
+        return;
     };
-    let prefix = format!("sessionbase-test-{}:", SessionKey::generate().expect("rng"));
-    let test = {
-        let (url, prefix) = (url.clone(), prefix.clone());
-        tokio::spawn(async move {
-            tokio::time::timeout(Duration::from_secs(60), scenario(&url, &prefix))
-                .await
-                .expect("the scenario hung");
-        })
-    };
-    let outcome = test.await;
-    cleanup(&url, &prefix).await;
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("test task failed: {e}"),
-        }
-    }
+    let prefix = format!("{}:", redis.prefix());
+    tokio::time::timeout(Duration::from_secs(60), scenario(redis.url(), &prefix))
+        .await
+        .expect("the scenario hung");
 }
 
 async fn scenario(url: &str, prefix: &str) {
     let a = instance(url, prefix).await;
     let b = instance(url, prefix).await;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("reqwest client");
+    let client = client();
 
     // Created through A.
     let r = request(&client, &format!("{a}/set?name=n&value=1"), None).await;

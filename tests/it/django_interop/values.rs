@@ -6,10 +6,8 @@
 
 use serde_json::json;
 
-use crate::harness::{
-    self, Browser, Django, RedisPrefix, Settings, TempDir, python, random, rust_server,
-};
-use crate::secrets;
+use super::harness::{self, Browser, Django, Settings, TempDir, python, rust_server};
+use super::secrets;
 
 /// `(key, Python expression)`: what Django stores with `request.session[key] = eval(expr)`.
 const PYTHON_VALUES: &[(&str, &str)] = &[
@@ -149,15 +147,17 @@ async fn a_rust_save_keeps_every_django_value_in_a_signed_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_save_keeps_every_django_value_on_redis_engines() {
     let Some(python) = python() else { return };
-    let Some(redis_url) = harness::redis_url() else {
-        return;
-    };
     for (engine, backend) in [("cache", "redis"), ("cached_db", "django_redis")] {
+        let Some(redis) = harness::redis_prefix() else {
+            return;
+        };
         let tmp = TempDir::new("values-redis");
-        let prefix = format!("t{}", &random()[..12]);
-        let _redis = RedisPrefix::new(&redis_url, &prefix);
-        let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url())
-            .with_cache(backend, &redis_url, &prefix, 1);
+        let s = Settings::new(&secrets().0, engine, &tmp.sqlite_url()).with_cache(
+            backend,
+            redis.url(),
+            redis.prefix(),
+            1,
+        );
         let django = Django::start(&python, &s, tmp.path()).await;
         let rust = rust_server(&s).await;
         scenario(&django, &rust).await;

@@ -3,9 +3,6 @@
 //! server mirroring its endpoints, one cookie jar shared by both, and direct looks at the
 //! shared database and directory.
 
-// Helpers shared by several binaries: `pub` so each can use them.
-#![allow(unreachable_pub)]
-
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,22 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 use sessionbase::django::{DjangoCache, DjangoConfig, MODEL_BACKEND, SessionUser};
-use sessionbase::{Error, Expiry, Session, SessionKey};
+use sessionbase::{Error, Expiry, Session};
 use time::OffsetDateTime;
 
-use crate::common::{self, SetCookie};
+use crate::common::{self, RedisPrefix, SetCookie, free_port, random};
 
 /// The Django project's directory.
 pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/django_project")
-}
-
-/// A fresh random lowercase alphanumeric string (32 characters).
-pub fn random() -> String {
-    SessionKey::generate()
-        .expect("system RNG")
-        .as_str()
-        .to_owned()
 }
 
 // ----- python -----
@@ -108,153 +97,18 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
-/// `DATABASE_URL` for the PostgreSQL scenarios, or `None` (said on stderr).
-#[cfg(feature = "postgres")]
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => Some(url),
-        _ => {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipping Django interop PostgreSQL scenarios: DATABASE_URL is not set\n",
-            );
-            None
-        }
+/// A Redis key prefix of the test's own (its cache `KEY_PREFIX`, given to
+/// [`Settings::with_cache`] with its URL) for the scenarios with a Redis cache, or `None`
+/// (said on stderr) without `REDIS_URL`. Always `None` when the test binary is built without
+/// the `redis` feature (the Rust side then has no Redis), so such scenarios skip instead of
+/// failing to connect.
+pub fn redis_prefix() -> Option<RedisPrefix> {
+    const WHAT: &str = "Django interop Redis scenarios";
+    if !cfg!(feature = "redis") {
+        common::skip(WHAT, "built without the redis feature");
+        return None;
     }
-}
-
-/// `MYSQL_URL` for the MySQL/MariaDB scenario, or `None` (said on stderr).
-#[cfg(feature = "mysql")]
-pub fn mysql_url() -> Option<String> {
-    match std::env::var("MYSQL_URL") {
-        Ok(url) if url.starts_with("mysql") || url.starts_with("mariadb") => Some(url),
-        _ => {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipping Django interop MySQL scenarios: MYSQL_URL is not set\n",
-            );
-            None
-        }
-    }
-}
-
-/// `REDIS_URL` for the scenarios with a Redis cache, or `None` (said on stderr). Always
-/// `None` when the test binary is built without the `redis` feature (the Rust side then
-/// has no Redis), so such scenarios skip instead of failing to connect.
-pub fn redis_url() -> Option<String> {
-    let url = std::env::var("REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let reason: &[u8] = match url {
-        Some(url) if cfg!(feature = "redis") => return Some(url),
-        Some(_) => b"skipping Django interop Redis scenarios: built without the redis feature\n",
-        None => b"skipping Django interop Redis scenarios: REDIS_URL is not set\n",
-    };
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), reason);
-    None
-}
-
-// ----- Redis keys of one test -----
-
-/// The Redis keys of one test: every key on the `REDIS_URL` server that starts with
-/// `prefix` (the test's cache `KEY_PREFIX`, given to [`Settings::with_cache`] too) is
-/// deleted when this guard drops, whether the test passes or panics.
-pub struct RedisPrefix {
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    url: String,
-    prefix: String,
-}
-
-impl RedisPrefix {
-    /// A guard for the keys starting with `prefix`, as given (make it unique per test, e.g.
-    /// `format!("t{}", &random()[..12])`).
-    pub fn new(url: &str, prefix: &str) -> Self {
-        assert!(!prefix.is_empty(), "an empty prefix would match every key");
-        Self {
-            url: url.to_owned(),
-            prefix: prefix.to_owned(),
-        }
-    }
-
-    #[allow(dead_code)] // for tests that look at Redis directly
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The `KEYS` pattern that matches exactly the keys starting with the prefix (glob
-    /// characters in it are escaped).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    fn pattern(&self) -> String {
-        let mut pattern = String::with_capacity(self.prefix.len() + 1);
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('*');
-        pattern
-    }
-}
-
-/// Direct looks at Redis, for tests that check Django's keys, bytes and TTLs.
-#[cfg(feature = "redis")]
-#[allow(dead_code)]
-impl RedisPrefix {
-    async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .expect("REDIS_URL parses")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to REDIS_URL")
-    }
-
-    /// The keys that start with the prefix, sorted.
-    pub async fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg(self.pattern())
-            .query_async(&mut self.connection().await)
-            .await
-            .expect("KEYS");
-        keys.sort();
-        keys
-    }
-
-    /// `GET key`: the raw bytes stored under a full Redis key.
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut self.connection().await)
-            .await
-            .expect("GET")
-    }
-
-    /// `TTL key`: seconds left, -1 without an expiry, -2 when there is no such key.
-    pub async fn ttl(&self, key: &str) -> i64 {
-        redis::cmd("TTL")
-            .arg(key)
-            .query_async(&mut self.connection().await)
-            .await
-            .expect("TTL")
-    }
-}
-
-#[cfg(feature = "redis")]
-impl Drop for RedisPrefix {
-    fn drop(&mut self) {
-        // Synchronous on purpose: drop may run inside the test's runtime, or in a panic.
-        let deleted = (|| -> redis::RedisResult<()> {
-            let mut conn = redis::Client::open(self.url.as_str())?.get_connection()?;
-            let keys: Vec<String> = redis::cmd("KEYS").arg(self.pattern()).query(&mut conn)?;
-            if !keys.is_empty() {
-                let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut conn)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = deleted {
-            eprintln!("could not delete the Redis keys {}*: {e}", self.prefix);
-        }
-    }
+    RedisPrefix::new(WHAT)
 }
 
 // ----- temporary directory -----
@@ -684,23 +538,6 @@ impl Drop for Django {
     }
 }
 
-/// A port that was free a moment ago, and never handed out before in this process (so that
-/// two tests never race for one port, and one never takes the other's server for its own).
-fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind a loopback port")
-            .port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-    }
-}
-
 // ----- the Rust server -----
 
 type Params = Query<HashMap<String, String>>;
@@ -1104,159 +941,6 @@ impl Db {
             #[cfg(feature = "mysql")]
             Self::MySql(pool) => pool.close().await,
         }
-    }
-}
-
-/// A database of its own on the PostgreSQL server of `DATABASE_URL`, dropped on drop.
-#[cfg(feature = "postgres")]
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-#[cfg(feature = "postgres")]
-impl PgDatabase {
-    pub async fn create(admin_url: &str) -> Self {
-        use sqlx::Connection as _;
-        let name = format!("sb_interop_{}", &random()[..16]);
-        let mut conn = sqlx::PgConnection::connect(admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connect to DATABASE_URL: {e}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let _ = conn.close().await;
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
-                )
-                .bind(&name)
-                .execute(&mut conn)
-                .await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
-        }
-    }
-}
-
-/// A database of its own (`django_interop_<random>`, utf8mb4 as Django advises) on the
-/// MySQL or MariaDB server of `MYSQL_URL`, dropped on drop.
-#[cfg(feature = "mysql")]
-pub struct MySqlDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-#[cfg(feature = "mysql")]
-impl MySqlDatabase {
-    pub async fn create(admin_url: &str) -> Self {
-        use sqlx::Connection as _;
-        let name = format!("django_interop_{}", &random()[..16]);
-        let mut conn = sqlx::MySqlConnection::connect(admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connect to MYSQL_URL: {e}"));
-        sqlx::query(&format!(
-            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let _ = conn.close().await;
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-}
-
-#[cfg(feature = "mysql")]
-impl Drop for MySqlDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                let mut conn = sqlx::MySqlConnection::connect(&admin_url).await?;
-                // DROP DATABASE waits for the metadata locks of open connections to it.
-                let ids: Vec<i64> = sqlx::query_scalar(
-                    "SELECT id FROM information_schema.processlist \
-                     WHERE db = ? AND id <> CONNECTION_ID()",
-                )
-                .bind(&name)
-                .fetch_all(&mut conn)
-                .await?;
-                for id in ids {
-                    let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
-                }
-                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
-        }
-    }
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let host = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{host}/{name}?{query}"),
-        None => format!("{host}/{name}"),
     }
 }
 

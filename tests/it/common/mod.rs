@@ -1,16 +1,60 @@
-//! Shared helpers for the HTTP integration tests: a real server on a loopback port, a store
-//! wrapper that counts calls, a store that always fails, and `Set-Cookie` / `Vary` parsing.
+//! What the suites share: a real server on a loopback port, `Set-Cookie` / `Vary` parsing, a
+//! store wrapper that counts calls, a store that always fails, free ports and random names;
+//! the fixtures of the shared PostgreSQL, MySQL/MariaDB and Redis servers ([`servers`]); and
+//! the store behind I/O that the Session API and HTTP suites run on besides `MemoryStore`
+//! ([`dispatch`]).
 
-// Helpers shared by several binaries: `pub` so each can use them.
-#![allow(unreachable_pub)]
+// Not every suite uses every helper, and some only exist with some features.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+mod dispatch;
+mod servers;
+
+pub(crate) use dispatch::on_both_paths;
+pub use dispatch::{IoStore, SuiteStore};
+#[cfg(feature = "mysql")]
+pub use servers::MySqlDatabase;
+#[cfg(feature = "postgres")]
+pub use servers::{PgDatabase, PgTable};
+// `note` is only used by suites that need the `redis` or `postgres` feature.
+#[allow(unused_imports)]
+pub use servers::{RedisPrefix, note, skip};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use sessionbase::store::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use sessionbase::{Error, SessionKey};
+
+// ----- random names and free ports -----
+
+/// A fresh random lowercase alphanumeric string (32 characters).
+pub fn random() -> String {
+    SessionKey::generate()
+        .expect("system RNG")
+        .as_str()
+        .to_owned()
+}
+
+/// A port that was free a moment ago, and never handed out before in this process (so that
+/// two tests never race for one port, and one never takes the other's server for its own):
+/// for a child process that must be told its port. Servers of the tests themselves bind
+/// port 0 instead.
+pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a loopback port")
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
 
 // ----- server and client -----
 
