@@ -119,6 +119,12 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn is_immediate(&self) -> bool {
         self.inner.is_immediate()
     }
+    fn configured(&self, config: &sessionbase::SessionConfig) -> Option<Self> {
+        Some(Self {
+            inner: self.inner.configured(config)?,
+            calls: Arc::clone(&self.calls),
+        })
+    }
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, sessionbase::Error> {
         self.calls.load.fetch_add(1, Relaxed);
         self.inner.load(key).await

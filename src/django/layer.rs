@@ -1,9 +1,6 @@
 //! The store each `SESSION_ENGINE` needs, built from the database URL, the cache or the
 //! directory, and the layer around it.
 
-#[cfg(any(feature = "cookie", feature = "file"))]
-use time::Duration;
-
 use super::{CacheBackend, DjangoCache, DjangoConfig, SessionEngine};
 use crate::{Error, SessionLayer};
 
@@ -78,10 +75,8 @@ impl DjangoConfig {
 
     #[cfg(feature = "cookie")]
     fn cookie_layer(&self) -> Result<SessionLayer, Error> {
-        let store = crate::CookieStore::new(&self.secret_key)
-            .with_fallbacks(&self.secret_key_fallbacks)
-            .with_cookie_age(Duration::seconds(self.session_cookie_age))
-            .with_cookie_name(&self.session_cookie_name);
+        let store =
+            crate::CookieStore::new(&self.secret_key).with_fallbacks(&self.secret_key_fallbacks);
         Ok(SessionLayer::new(store))
     }
 
@@ -98,10 +93,9 @@ impl DjangoConfig {
             .session_file_path
             .clone()
             .unwrap_or_else(std::env::temp_dir);
-        let store = crate::FileStore::new(dir)?
-            .with_prefix(&self.session_cookie_name)
-            .with_codec(self.codec())
-            .with_cookie_age(Duration::seconds(self.session_cookie_age));
+        // The prefix (SESSION_COOKIE_NAME) and the cookie age come from the layer's
+        // configuration, as for every store.
+        let store = crate::FileStore::new(dir)?.with_codec(self.codec());
         Ok(SessionLayer::new(store))
     }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::LayerState;
 use super::on_error::OnError;
-use super::set_cookie::{self, MAX_COOKIE_SIZE};
+use super::set_cookie;
 use crate::store::{BoxFuture, run_now};
 use crate::{Error, Session, SessionKey};
 
@@ -195,16 +195,6 @@ fn finish_save<B, E: OnError<B>>(
             return pending.on_error.on_error(&error);
         }
     };
-    // Browsers drop a larger cookie silently, which would lose the session without a trace.
-    let size = pending.layer.config().cookie_name.len() + 1 + key.as_str().len();
-    if size > MAX_COOKIE_SIZE {
-        let error = Error::CookieTooLarge {
-            size,
-            limit: MAX_COOKIE_SIZE,
-        };
-        tracing::error!(%error, "not sending a session cookie browsers would drop");
-        return pending.on_error.on_error(&error);
-    }
     match set_cookie::set_cookie(&pending.layer.cookie, key.as_str(), max_age, now) {
         Some(value) => {
             response

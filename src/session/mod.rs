@@ -75,8 +75,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// `store` as the sessions of `config` use it (see [`SessionStore::configured`]).
     pub(crate) fn new(store: Store, config: Arc<SessionConfig>) -> Self {
-        Self { store, config }
+        Self {
+            store: store.configured(&config),
+            config,
+        }
     }
 }
 
@@ -102,9 +106,9 @@ impl Session {
         config: impl Into<Arc<SessionConfig>>,
         key: &str,
     ) -> Result<Self, Error> {
-        let store = Store::new(store);
-        let key = store.parse_key(key);
-        let session = Self::with_parts(Arc::new(Shared::new(store, config.into())), key);
+        let shared = Arc::new(Shared::new(Store::new(store), config.into()));
+        let key = shared.store.parse_key(key);
+        let session = Self::with_parts(shared, key);
         session.fetch().await?;
         session.state().load_fetched();
         Ok(session)

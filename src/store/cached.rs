@@ -43,8 +43,9 @@ pub trait CacheStore: SessionStore {
 /// ```
 #[derive(Clone)]
 pub struct CachedStore<C, P> {
-    cache: C,
-    persistent: P,
+    // Shared, so that a copy configured for a layer needs neither store to be `Clone`.
+    cache: Arc<C>,
+    persistent: Arc<P>,
     refill_ttl: Duration,
 }
 
@@ -63,8 +64,8 @@ impl<C: CacheStore, P: SessionStore> CachedStore<C, P> {
     /// `cache` in front of `persistent`.
     pub fn new(cache: C, persistent: P) -> Self {
         Self {
-            cache,
-            persistent,
+            cache: Arc::new(cache),
+            persistent: Arc::new(persistent),
             refill_ttl: Duration::minutes(5),
         }
     }
@@ -193,6 +194,20 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
         self.persistent.parse_key(cookie_value)
     }
 
+    /// Both stores as the layer's configuration needs them.
+    fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
+        let cache = self.cache.configured(config);
+        let persistent = self.persistent.configured(config);
+        if cache.is_none() && persistent.is_none() {
+            return None;
+        }
+        Some(Self {
+            cache: cache.unwrap_or_else(|| Arc::clone(&self.cache)),
+            persistent: persistent.unwrap_or_else(|| Arc::clone(&self.persistent)),
+            refill_ttl: self.refill_ttl,
+        })
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         match self.cache.load(key).await {
             Ok(Some(cached)) => match unwrap(&cached.data) {
@@ -286,6 +301,25 @@ mod tests {
     use crate::store::MemoryStore;
     use crate::store::conformance::{Exceptions, run};
     use serde_json::json;
+
+    /// The layer's settings reach the store behind the cache: a signed-cookie store there
+    /// counts the configured cookie name in its size limit.
+    #[cfg(feature = "cookie")]
+    #[test]
+    fn the_configuration_reaches_both_stores() {
+        let store = CachedStore::new(MemoryStore::new(), crate::CookieStore::new("secret"));
+        let config = crate::SessionConfig::default()
+            .with_cookie_name("sid")
+            .with_cookie_age(Duration::hours(1));
+        let configured = store
+            .configured(&config)
+            .expect("the cookie store needs it");
+        assert_eq!(configured.persistent().cookie_name(), "sid");
+        assert_eq!(configured.persistent().cookie_age(), Duration::hours(1));
+        assert!(Arc::ptr_eq(&configured.cache, &store.cache));
+        let memory_only = CachedStore::new(MemoryStore::new(), MemoryStore::new());
+        assert!(memory_only.configured(&config).is_none());
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_memory_over_memory() {

@@ -1,5 +1,7 @@
 //! `CachedDbStore`: Django's `cached_db` engine seen from a process that shares it.
 
+use std::sync::Arc;
+
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
 
@@ -43,15 +45,19 @@ use crate::{Error, SessionKey};
 /// ```
 #[derive(Clone, Debug)]
 pub struct CachedDbStore<P, C> {
-    table: P,
-    cache: C,
+    // Shared, so that a copy configured for a layer needs neither store to be `Clone`.
+    table: Arc<P>,
+    cache: Arc<C>,
 }
 
 impl<P: SessionStore, C: SessionStore> CachedDbStore<P, C> {
     /// The store of Django's table (`table`) and of its cache (`cache`, used only to delete
     /// entries and to answer `exists` as Django does).
     pub fn new(table: P, cache: C) -> Self {
-        Self { table, cache }
+        Self {
+            table: Arc::new(table),
+            cache: Arc::new(cache),
+        }
     }
 
     /// The table's store.
@@ -68,6 +74,19 @@ impl<P: SessionStore, C: SessionStore> CachedDbStore<P, C> {
 impl<P: SessionStore, C: SessionStore> SessionStore for CachedDbStore<P, C> {
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         self.table.parse_key(cookie_value)
+    }
+
+    /// Both stores as the layer's configuration needs them.
+    fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
+        let table = self.table.configured(config);
+        let cache = self.cache.configured(config);
+        if table.is_none() && cache.is_none() {
+            return None;
+        }
+        Some(Self {
+            table: table.unwrap_or_else(|| Arc::clone(&self.table)),
+            cache: cache.unwrap_or_else(|| Arc::clone(&self.cache)),
+        })
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
-use crate::{Error, SessionKey};
+use crate::{Error, SessionConfig, SessionKey};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -31,6 +31,17 @@ impl Store {
         Self {
             immediate: store.is_immediate(),
             store: Arc::new(store),
+        }
+    }
+
+    /// This store as the sessions of `config` use it ([`SessionStore::configured`]).
+    pub(crate) fn configured(&self, config: &SessionConfig) -> Self {
+        match self.store.configured(config) {
+            Some(store) => Self {
+                store,
+                immediate: self.immediate,
+            },
+            None => self.clone(),
         }
     }
 
@@ -134,6 +145,7 @@ async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) ->
 /// store: boxed calls bounded by the `store_timeout` they are given, and inline ones for
 /// immediate stores.
 trait DynStore: Send + Sync + 'static {
+    fn configured(&self, config: &SessionConfig) -> Option<Arc<dyn DynStore>>;
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
     fn load<'a>(
         &'a self,
@@ -171,6 +183,10 @@ trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: SessionStore> DynStore for S {
+    fn configured(&self, config: &SessionConfig) -> Option<Arc<dyn DynStore>> {
+        let store = SessionStore::configured(self, config)?;
+        Some(Arc::new(store))
+    }
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         SessionStore::parse_key(self, cookie_value)
     }

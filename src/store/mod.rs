@@ -93,7 +93,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::{Error, SessionKey};
+use crate::{Error, SessionConfig, SessionKey};
 use preserved::Preserved;
 
 mod cached;
@@ -319,6 +319,23 @@ pub trait SessionStore: Send + Sync + 'static {
         false
     }
 
+    /// This store as the sessions of `config` use it, for a store whose behaviour depends on
+    /// a session setting: the signed-cookie store checks signing times against `cookie_age`
+    /// and the cookie's size against `cookie_name`; the file store expires files by
+    /// `cookie_age` and names them after `cookie_name`, as Django's backends read
+    /// `SESSION_COOKIE_AGE` and `SESSION_COOKIE_NAME`. [`SessionLayer`](crate::SessionLayer)
+    /// (`new`, `with_config`) and [`Session::new`](crate::Session::new) /
+    /// [`Session::load`](crate::Session::load) call it with their configuration before any
+    /// other call, so the store and the configuration cannot differ. The default, `None`,
+    /// keeps the store as it is.
+    fn configured(&self, config: &SessionConfig) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = config;
+        None
+    }
+
     /// The record for `key`, or `None` when it is missing or expired.
     fn load(
         &self,
@@ -358,6 +375,9 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     fn is_immediate(&self) -> bool {
         (**self).is_immediate()
+    }
+    fn configured(&self, config: &SessionConfig) -> Option<Self> {
+        (**self).configured(config).map(Arc::new)
     }
     fn load(
         &self,

@@ -1448,7 +1448,8 @@ async fn sql_quotes_never_reach_the_database() {
 async fn signed_cookie_replayed_after_its_age_is_no_session() {
     let (logs, _guard) = capture_logs();
     let age = Duration::seconds(60);
-    let store = CookieStore::new(SECRET).with_cookie_age(age);
+    // The store takes the cookie age from the layer's configuration.
+    let store = CookieStore::new(SECRET);
     let config = SessionConfig::default().with_cookie_age(age);
     let t = target("cookie, 60 s", Kind::Cookie, store, config, None).await;
     run_one(t, None, &logs, &|t: Arc<Target>| async move {

@@ -9,7 +9,7 @@ use super::preserved::Preserved;
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::middleware::set_cookie::MAX_COOKIE_SIZE;
 use crate::signing::{COOKIE_SALT, Signer};
-use crate::{Error, SessionKey};
+use crate::{Error, SessionConfig, SessionKey};
 use seal::is_signed_value;
 
 mod seal;
@@ -37,7 +37,7 @@ const DEFAULT_COOKIE_NAME: &str = "sessionid";
 /// every fallback secret ([`with_fallbacks`](Self::with_fallbacks), Django's
 /// `SECRET_KEY_FALLBACKS`: old cookies keep loading during a key rotation, and the next save
 /// re-signs them with the current secret). Then the timestamp is checked against the cookie
-/// age ([`with_cookie_age`](Self::with_cookie_age)). Anything that fails (a bad signature,
+/// age (`SessionConfig::cookie_age`, which the layer hands to the store). Anything that fails (a bad signature,
 /// an expired timestamp, a malformed payload) is no session, logged without the cookie value.
 ///
 /// # Security: read this before choosing this store
@@ -55,9 +55,9 @@ const DEFAULT_COOKIE_NAME: &str = "sessionid";
 ///   Logging out removes the cookie from the browser, not from an attacker who copied it.
 /// - The cookie must fit in [`MAX_COOKIE_SIZE`](Self::MAX_COOKIE_SIZE) bytes (name, `=`
 ///   and value): a larger session is an [`Error::CookieTooLarge`] from the save, never a
-///   cookie browsers silently drop. Set [`with_cookie_name`](Self::with_cookie_name) to the
-///   configured `SessionConfig::cookie_name` if it is not the default, so that the limit is
-///   exact.
+///   cookie browsers silently drop. The name counted is the layer's `cookie_name`, so the
+///   limit is exact. This is the only size check: the other stores' keys are at most 40
+///   characters.
 ///
 /// # Expiry, and how it differs from Django
 ///
@@ -76,7 +76,7 @@ const DEFAULT_COOKIE_NAME: &str = "sessionid";
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use sessionbase::{CookieStore, Session, SessionLayer};
+/// use sessionbase::{CookieStore, Session, SessionConfig, SessionLayer};
 ///
 /// async fn index(session: Session) -> Result<String, sessionbase::Error> {
 ///     let visits: u64 = session.get("visits")?.unwrap_or(0);
@@ -84,12 +84,15 @@ const DEFAULT_COOKIE_NAME: &str = "sessionid";
 ///     Ok(format!("{visits} earlier visits"))
 /// }
 ///
+/// # fn main() -> Result<(), sessionbase::Error> {
 /// let store = CookieStore::new("a long random secret")
-///     .with_fallbacks(["the secret used before the rotation"])
-///     .with_cookie_age(time::Duration::hours(8));
+///     .with_fallbacks(["the secret used before the rotation"]);
+/// // The store takes the cookie age and name from the layer's configuration.
+/// let config = SessionConfig::default().with_cookie_age(time::Duration::hours(8));
 /// let app: Router = Router::new()
 ///     .route("/", get(index))
-///     .layer(SessionLayer::new(store));
+///     .layer(SessionLayer::new(store).with_config(config)?);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct CookieStore {
@@ -173,19 +176,15 @@ impl CookieStore {
         self
     }
 
-    /// Sets the cookie age (Django's `SESSION_COOKIE_AGE`, two weeks by default): a cookie
-    /// signed longer ago than this never loads. Use the same value as
-    /// `SessionConfig::cookie_age`.
-    pub fn with_cookie_age(mut self, age: Duration) -> Self {
-        Arc::make_mut(&mut self.inner).cookie_age = age;
-        self
-    }
-
-    /// Sets the cookie name (`sessionid` by default), used only for the size limit: the name,
-    /// `=` and the value must fit in [`MAX_COOKIE_SIZE`](Self::MAX_COOKIE_SIZE) bytes. Use
-    /// the same value as `SessionConfig::cookie_name`.
-    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).cookie_name = name.into();
+    /// Takes the settings the store depends on from `config`: the cookie age (Django's
+    /// `SESSION_COOKIE_AGE`; a cookie signed longer ago never loads) and the cookie name (the
+    /// name, `=` and the value must fit in [`MAX_COOKIE_SIZE`](Self::MAX_COOKIE_SIZE)
+    /// bytes). A [`SessionLayer`](crate::SessionLayer) or [`Session::new`](crate::Session::new)
+    /// does this with its own configuration; call it only to use the store on its own.
+    pub fn with_session_config(mut self, config: &SessionConfig) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.cookie_age = config.cookie_age;
+        inner.cookie_name.clone_from(&config.cookie_name);
         self
     }
 
@@ -213,6 +212,11 @@ impl SessionStore for CookieStore {
     /// Signing and checking a cookie is computation only: the session runs calls inline.
     fn is_immediate(&self) -> bool {
         true
+    }
+
+    /// The cookie age and name come from the layer's configuration.
+    fn configured(&self, config: &SessionConfig) -> Option<Self> {
+        Some(self.clone().with_session_config(config))
     }
 
     /// Accepts values shaped like a signed value (`[A-Za-z0-9_\-.:]`, two `:` at least, at

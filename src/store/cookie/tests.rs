@@ -107,7 +107,9 @@ async fn conformance() {
 #[tokio::test]
 async fn django_cookies_load() {
     // A store whose cookie age is long enough for a value signed in 2023.
-    let store = CookieStore::new(SECRET).with_cookie_age(Duration::weeks(52 * 100));
+    let store = CookieStore::new(SECRET).with_session_config(
+        &crate::SessionConfig::default().with_cookie_age(Duration::weeks(52 * 100)),
+    );
     assert_eq!(
         load_cookie(&store, HELLO).await,
         Some(obj(json!({"hello": "world"})))
@@ -317,7 +319,8 @@ async fn fallback_secrets_verify_and_saves_re_sign_with_the_current_secret() {
 #[tokio::test]
 async fn cookies_older_than_the_cookie_age_do_not_load() {
     let age = Duration::hours(1);
-    let store = CookieStore::new(SECRET).with_cookie_age(age);
+    let store = CookieStore::new(SECRET)
+        .with_session_config(&crate::SessionConfig::default().with_cookie_age(age));
     let signer = Signer::new(SECRET, COOKIE_SALT);
     let data = obj(json!({"x": 1}));
     let old = signer
@@ -462,10 +465,13 @@ async fn oversized_sessions_are_an_error_never_a_dropped_cookie() {
         .unwrap()
         .as_str()
         .len();
-    let fits = CookieStore::new(SECRET).with_cookie_name("n".repeat(MAX_COOKIE_SIZE - 1 - len));
+    let fits = CookieStore::new(SECRET).with_session_config(
+        &crate::SessionConfig::default().with_cookie_name("n".repeat(MAX_COOKIE_SIZE - 1 - len)),
+    );
     assert!(fits.seal(&data, &Preserved::default(), T).is_ok());
     let name = "n".repeat(MAX_COOKIE_SIZE - len);
-    let too_long = CookieStore::new(SECRET).with_cookie_name(name);
+    let too_long = CookieStore::new(SECRET)
+        .with_session_config(&crate::SessionConfig::default().with_cookie_name(name));
     assert!(matches!(
         too_long.seal(&data, &Preserved::default(), T),
         Err(Error::CookieTooLarge {
@@ -519,7 +525,7 @@ async fn server_side_operations_are_no_ops() {
 fn debug_never_prints_secrets_and_clones_share() {
     let store = CookieStore::new("hunter2-current")
         .with_fallbacks(["hunter2-old"])
-        .with_cookie_name("sid");
+        .with_session_config(&crate::SessionConfig::default().with_cookie_name("sid"));
     let debug = format!("{store:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(debug.contains("fallbacks: 1"), "{debug}");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use time::Duration;
 
 use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
-use crate::{Error, SessionKey};
+use crate::{Error, SessionConfig, SessionKey};
 use record::Stored;
 
 mod locking;
@@ -33,9 +33,9 @@ const DEFAULT_COOKIE_AGE: Duration = Duration::weeks(2);
 ///
 /// # Files
 ///
-/// The session `key` lives in `<dir>/<prefix><key>`; the prefix defaults to `sessionid`,
-/// Django's `SESSION_COOKIE_NAME` (Django names the files after the cookie, so set the
-/// prefix to your Django cookie name when sharing a directory). The file holds exactly
+/// The session `key` lives in `<dir>/<prefix><key>`; the prefix is the layer's cookie name
+/// (`sessionid` by default), as Django names the files after `SESSION_COOKIE_NAME`, so a
+/// directory shared with Django needs only the same cookie name. The file holds exactly
 /// [`Codec::encode`] of the session data: with [`Codec::django`] and Django's
 /// `SECRET_KEY`, Django reads the files Rust writes and the other way round. An empty file
 /// (the placeholder a create leaves for an instant) loads as an empty session. Files are
@@ -62,9 +62,10 @@ const DEFAULT_COOKIE_AGE: Duration = Duration::weeks(2);
 /// `_session_expiry` is a positive integer; here it expires `n` seconds after the last save,
 /// as with the other stores. An expired file loads as no session; the [`Session`] then
 /// creates a fresh key when it saves (Django's file backend creates the new key and an empty
-/// file during the load). The cookie age must equal
-/// [`SessionConfig::cookie_age`](crate::SessionConfig::cookie_age): set it with
-/// [`with_cookie_age`](Self::with_cookie_age) whenever you change the config's.
+/// file during the load). The cookie age and the file name prefix are the layer's
+/// [`SessionConfig::cookie_age`](crate::SessionConfig::cookie_age) and
+/// [`cookie_name`](crate::SessionConfig::cookie_name), handed to the store when the layer is
+/// built ([`with_session_config`](Self::with_session_config)).
 ///
 /// # Errors
 ///
@@ -172,11 +173,18 @@ impl FileStore {
         })
     }
 
-    /// Sets the file name prefix (default `sessionid`). Django uses its
-    /// `SESSION_COOKIE_NAME`: set this to the same value when sharing a directory with it. A
-    /// prefix containing `/`, `\` or NUL makes every operation fail with [`Error::Config`].
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).prefix = prefix.into();
+    /// Takes the settings the store depends on from `config`, as Django's file backend reads
+    /// them: the file name prefix is the cookie name (`SESSION_COOKIE_NAME`), and a session
+    /// with no custom expiry, or expiring at browser close, expires `cookie_age` after its
+    /// file was last written. A [`SessionLayer`](crate::SessionLayer) or
+    /// [`Session::new`](crate::Session::new) does this with its own configuration; call it
+    /// only to use the store on its own. A layer's cookie name is a validated RFC 6265 token,
+    /// so its prefix cannot hold a path separator; a name that does (from an unvalidated
+    /// configuration) makes every operation fail with [`Error::Config`].
+    pub fn with_session_config(mut self, config: &SessionConfig) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.prefix.clone_from(&config.cookie_name);
+        inner.cookie_age = config.cookie_age;
         self
     }
 
@@ -185,15 +193,6 @@ impl FileStore {
     /// files with Django.
     pub fn with_codec(mut self, codec: Codec) -> Self {
         Arc::make_mut(&mut self.inner).codec = codec;
-        self
-    }
-
-    /// Sets the cookie age (default two weeks, Django's `SESSION_COOKIE_AGE`): a session
-    /// with no custom expiry, or expiring at browser close, expires this long after its
-    /// file was last written. It must equal
-    /// [`SessionConfig::cookie_age`](crate::SessionConfig::cookie_age).
-    pub fn with_cookie_age(mut self, age: Duration) -> Self {
-        Arc::make_mut(&mut self.inner).cookie_age = age;
         self
     }
 
@@ -228,6 +227,11 @@ where
 }
 
 impl SessionStore for FileStore {
+    /// The prefix and the cookie age come from the layer's configuration.
+    fn configured(&self, config: &SessionConfig) -> Option<Self> {
+        Some(self.clone().with_session_config(config))
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let inner = Arc::clone(&self.inner);
         let file_name = inner.file_name(key)?;

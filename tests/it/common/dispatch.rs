@@ -23,6 +23,11 @@ impl<S: SessionStore> SessionStore for IoStore<S> {
         self.0.parse_key(cookie_value)
     }
 
+    // Not `is_immediate`: the point of the wrapper is the I/O path.
+    fn configured(&self, config: &sessionbase::SessionConfig) -> Option<Self> {
+        self.0.configured(config).map(IoStore)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         tokio::task::yield_now().await;
         self.0.load(key).await

@@ -320,6 +320,18 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         self.inner.parse_key(cookie_value)
     }
 
+    // A wrapper keeps the inner store's dispatch and takes the layer's settings to it.
+    fn is_immediate(&self) -> bool {
+        self.inner.is_immediate()
+    }
+
+    fn configured(&self, config: &sessionbase::SessionConfig) -> Option<Self> {
+        Some(Self {
+            inner: self.inner.configured(config)?,
+            counts: Arc::clone(&self.counts),
+        })
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         bump(&self.counts.load);
         self.inner.load(key).await

@@ -25,7 +25,9 @@ async fn expiry_follows_the_modification_time() {
     );
 
     // The configured cookie age counts, and browser-close sessions (0) follow it too.
-    let short = dir.store().with_cookie_age(Duration::hours(1));
+    let short = dir
+        .store()
+        .with_session_config(&crate::SessionConfig::default().with_cookie_age(Duration::hours(1)));
     for data in [
         json!({}),
         json!({"_session_expiry": 0}),

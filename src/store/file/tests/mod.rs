@@ -141,7 +141,9 @@ async fn file_is_named_after_the_key_and_holds_exactly_the_codec_output() {
     assert_eq!(dir.names(), BTreeSet::from([format!("sessionid{key}")]));
 
     // Plain JSON without a secret.
-    let plain = dir.store().with_prefix("sid");
+    let plain = dir
+        .store()
+        .with_session_config(&crate::SessionConfig::default().with_cookie_name("sid"));
     let (key, _) = plain.create(&record(json!({"a": [1, "b"]}))).await.unwrap();
     assert_eq!(
         fs::read_to_string(dir.file(&format!("sid{key}"))).unwrap(),
@@ -163,7 +165,7 @@ async fn a_file_django_wrote_loads_and_saves() {
     );
     assert!(store.exists(&key).await.unwrap());
 
-    let config = Arc::new(SessionConfig::default());
+    let config = Arc::new(crate::SessionConfig::default());
     let session = Session::load(store.clone(), Arc::clone(&config), key.as_str())
         .await
         .unwrap();
@@ -246,7 +248,9 @@ async fn keys_with_path_characters_never_touch_the_file_system() {
     assert_eq!(dir.names(), before);
 
     // A prefix that would leave the directory is a configuration error.
-    let escaping = dir.store().with_prefix("../sessionid");
+    let escaping = dir
+        .store()
+        .with_session_config(&crate::SessionConfig::default().with_cookie_name("../sessionid"));
     let key = key("abcdefgh1234");
     assert!(matches!(escaping.path(&key), Err(Error::Config(_))));
     assert!(matches!(escaping.load(&key).await, Err(Error::Config(_))));
@@ -351,7 +355,13 @@ fn new_needs_an_existing_directory() {
     let store = FileStore::new(&dir.0).unwrap();
     assert_eq!(store.dir(), dir.0.as_path());
     assert_eq!(store.prefix(), "sessionid");
-    assert_eq!(store.clone().with_prefix("sid").prefix(), "sid");
+    assert_eq!(
+        store
+            .clone()
+            .with_session_config(&crate::SessionConfig::default().with_cookie_name("sid"))
+            .prefix(),
+        "sid"
+    );
     assert_eq!(
         store.prefix(),
         "sessionid",
@@ -377,3 +387,21 @@ fn file_times_convert_without_panicking() {
 
 mod expiry;
 mod locking;
+
+/// The layer's settings reach the store: files are named after the configured cookie name
+/// (Django's file prefix is `SESSION_COOKIE_NAME`), whatever the store had before.
+#[tokio::test]
+async fn the_prefix_and_cookie_age_follow_the_session_config() {
+    let dir = TempDir::new();
+    let config = crate::SessionConfig::default()
+        .with_cookie_name("sid")
+        .with_cookie_age(time::Duration::hours(1));
+    let session = crate::Session::new(dir.store(), config);
+    session.insert("a", 1).unwrap();
+    session.save().await.unwrap();
+    let key = session.session_key().unwrap();
+    assert_eq!(dir.names(), BTreeSet::from([format!("sid{key}")]));
+    let configured = dir.store().configured(session.config()).unwrap();
+    assert_eq!(configured.prefix(), "sid");
+    assert_eq!(configured.inner.cookie_age, time::Duration::hours(1));
+}
