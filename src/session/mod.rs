@@ -37,6 +37,7 @@ use crate::store::Store;
 use crate::{Error, SessionConfig, SessionKey, SessionStore};
 use state::{Locked, State};
 
+mod chain;
 mod changes;
 mod dict;
 mod expiry;
@@ -72,6 +73,8 @@ struct Inner {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) config: Arc<SessionConfig>,
+    /// This process's saves in progress, per key, for a store behind I/O.
+    chains: chain::SaveChains,
 }
 
 impl Shared {
@@ -80,6 +83,7 @@ impl Shared {
         Self {
             store: store.configured(&config),
             config,
+            chains: chain::SaveChains::default(),
         }
     }
 }

@@ -17,6 +17,9 @@ use crate::{Error, SessionKey};
 
 /// How many times a save reloads and re-applies its changes after losing a race.
 const MAX_SAVE_ATTEMPTS: u32 = 32;
+/// Lost races retried at once after the reload: a loser's reload already holds the winner's
+/// write, so only a save that keeps losing (to many other instances) pauses.
+const IMMEDIATE_RETRIES: u32 = 3;
 /// The longest pause between two attempts of a save that keeps losing races.
 const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(512);
 
@@ -122,6 +125,10 @@ impl Session {
                 generation,
             } => (key, data, version, generation),
         };
+        if !self.shared().store.is_immediate() {
+            // Kept out of the immediate stores' future, which stays small.
+            return Box::pin(self.chained_update(key, data, version, generation, now)).await;
+        }
         let record = self.record(Arc::clone(&data), now)?;
         let store = &self.shared().store;
         match store.save(&key, &record, &version, self.limit()).await? {
@@ -130,8 +137,66 @@ impl Session {
             }
             SaveOutcome::Gone => Err(Error::SessionInterrupted),
             // Rare, and kept out of this future so that the common one stays small.
-            SaveOutcome::Conflict => Box::pin(self.save_after_conflicts(key, generation)).await,
+            SaveOutcome::Conflict => {
+                let (key, version, data) = Box::pin(self.save_after_conflicts(key)).await?;
+                Ok(self.saved(key, version, generation, Some(&data), false))
+            }
         }
+    }
+
+    /// An update on a store behind I/O: after the saves of the same key already under way
+    /// in this process, on top of what the last of them wrote (see `chain.rs`).
+    async fn chained_update(
+        &self,
+        key: SessionKey,
+        mut data: Data,
+        mut version: Version,
+        generation: u64,
+        now: OffsetDateTime,
+    ) -> Result<SessionKey, Error> {
+        let mut chain = self.shared().chains.acquire(&key).await;
+        let mut rebased = false;
+        if let Some(last) = chain.last()
+            && last.version != version
+        {
+            let mut state = self.state();
+            let mine = Arc::clone(state.data());
+            data = state.changes.apply(&last.data, &mine);
+            version = last.version.clone();
+            rebased = true;
+        }
+        let record = self.record(Arc::clone(&data), now)?;
+        let store = &self.shared().store;
+        let (key, version, data) = match store.save(&key, &record, &version, self.limit()).await {
+            Ok(SaveOutcome::Saved { key, version }) => (key, version, data),
+            Ok(SaveOutcome::Gone) => {
+                chain.forget();
+                return Err(Error::SessionInterrupted);
+            }
+            Ok(SaveOutcome::Conflict) => {
+                // Another process wrote: reload, while this process's next saves wait.
+                rebased = true;
+                match self.save_after_conflicts(key).await {
+                    Ok(saved) => saved,
+                    Err(error) => {
+                        chain.forget();
+                        return Err(error);
+                    }
+                }
+            }
+            Err(error) => {
+                // The write may or may not have happened: the next save must not build on a
+                // version that could be stale.
+                chain.forget();
+                return Err(error);
+            }
+        };
+        chain.wrote(super::chain::Written {
+            version: version.clone(),
+            data: Arc::clone(&data),
+        });
+        let rebased_onto = rebased.then_some(&data);
+        Ok(self.saved(key, version, generation, rebased_onto, false))
     }
 
     /// Records a successful save. `rebased_onto` is the data written when it was this
@@ -160,16 +225,18 @@ impl Session {
         key
     }
 
-    /// After a lost race: reload, re-apply this request's changes and save again, pausing a
-    /// little longer each time.
+    /// After a lost race: reload, re-apply this request's changes and save again, at once
+    /// for the first few losses and then pausing a little longer each time. Returns what was
+    /// written: the key, its version and the data.
     async fn save_after_conflicts(
         &self,
         key: SessionKey,
-        generation: u64,
-    ) -> Result<SessionKey, Error> {
+    ) -> Result<(SessionKey, Version, Data), Error> {
         let store = &self.shared().store;
         for conflicts in 1..MAX_SAVE_ATTEMPTS {
-            tokio::time::sleep(conflict_backoff(conflicts)).await;
+            if conflicts > IMMEDIATE_RETRIES {
+                tokio::time::sleep(conflict_backoff(conflicts - IMMEDIATE_RETRIES)).await;
+            }
             // The same checks as a first load: a record that became unacceptable (too old, a
             // malformed expiry) is gone for this request too.
             let Some(fresh) = store
@@ -191,9 +258,7 @@ impl Session {
                 .save(&key, &record, &fresh.version, self.limit())
                 .await?
             {
-                SaveOutcome::Saved { key, version } => {
-                    return Ok(self.saved(key, version, generation, Some(&data), false));
-                }
+                SaveOutcome::Saved { key, version } => return Ok((key, version, data)),
                 SaveOutcome::Gone => return Err(Error::SessionInterrupted),
                 SaveOutcome::Conflict => {}
             }

@@ -78,6 +78,14 @@ async fn set_value(session: Session, Query(q): Params) -> &'static str {
     "ok"
 }
 
+/// `?k=`: adds one to the counter under `k` (read, modify, write).
+async fn increment(session: Session, Query(q): Params) -> String {
+    let k = param(&q, "k");
+    let n = session.get::<u64>(k).expect("a counter").unwrap_or(0) + 1;
+    session.insert(k, n).expect("insert");
+    n.to_string()
+}
+
 /// `?k=&v=&code=`: inserts, then answers `code`.
 async fn set_with_status(session: Session, Query(q): Params) -> StatusCode {
     session.insert_value(param(&q, "k"), json_param(&q, "v"));
@@ -174,6 +182,7 @@ fn routes() -> Router {
         .route("/items", get(items))
         .route("/get", get(get_value))
         .route("/set", get(set_value))
+        .route("/incr", get(increment))
         .route("/set_status", get(set_with_status))
         .route("/read_vary", get(read_with_vary))
         .route("/set_vary", get(set_with_vary))
@@ -1058,6 +1067,43 @@ async fn store_calls_are_minimal<S: SuiteStore>() {
 
 // ----- 12. concurrency -----
 
+/// A single-page app firing parallel requests with one cookie: 16 connections, each
+/// incrementing its own counter in the same session 25 times. Every increment is kept (the
+/// saves of one process chain on each other; a lost race reloads at once).
+async fn sixteen_connections_incrementing_one_session_keep_every_increment<S: SuiteStore>() {
+    const CONNECTIONS: usize = 16;
+    const ROUNDS: u64 = 25;
+    let store = S::new_store();
+    let base = serve(store.clone(), SessionConfig::default()).await;
+    let key = new_session(&base, "init", "0").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..CONNECTIONS {
+        let (client, base, key) = (client(), base.clone(), key.clone());
+        tasks.spawn(async move {
+            for round in 1..=ROUNDS {
+                let response = client
+                    .get(format!("{base}/incr?k=c{i}"))
+                    .header(header::COOKIE, format!("sessionid={key}"))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), StatusCode::OK, "c{i} round {round}");
+                let seen: u64 = response.text().await.expect("body").parse().expect("n");
+                // Its own counter, written only by this connection: never lost in between.
+                assert_eq!(seen, round, "c{i} lost an increment");
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("connection");
+    }
+    let items = json_body(get_with(&base, "/items", Some(&key)).await).await;
+    for i in 0..CONNECTIONS {
+        assert_eq!(items.get(format!("c{i}")), Some(&json!(ROUNDS)), "c{i}");
+    }
+    assert_eq!(items.get("init"), Some(&json!(0)));
+}
+
 async fn concurrent_writers_of_different_keys_all_keep_their_write<S: SuiteStore>() {
     // 200 concurrent requests on one session, each setting its own key.
     const WRITERS: usize = 200;
@@ -1473,6 +1519,8 @@ on_both_paths! {
     async fn store_calls_are_minimal;
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
     async fn concurrent_writers_of_different_keys_all_keep_their_write;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sixteen_connections_incrementing_one_session_keep_every_increment;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writers_of_the_same_key_last_one_wins;
     #[tokio::test(flavor = "multi_thread")]

@@ -25,6 +25,7 @@ mod common;
 
 mod absolute_max_age;
 mod allocations;
+mod contention;
 mod cookie_store;
 mod django_interop;
 mod extensions;
