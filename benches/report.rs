@@ -608,6 +608,13 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
         }
     }
 
+    // ----- 2b. many requests on one session -----
+    if let Some(contention) = inputs.text("contention.md") {
+        md.push_str("### Many requests on one session\n\n");
+        md.push_str(&contention);
+        md.push('\n');
+    }
+
     // ----- 3. store calls and round trips -----
     md.push_str(
         "## 3. Store calls and round trips\n\n\

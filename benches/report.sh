@@ -54,6 +54,8 @@ step "4. memory"
 cargo bench --all-features --bench memory
 step "2. over loopback HTTP (wrk)"
 cargo bench --all-features --bench http
+step "2b. many requests on one session (loopback HTTP)"
+cargo bench --all-features --bench contention
 run_end=$(date +%s)
 
 step "machine"
