@@ -8,7 +8,6 @@
 //! `contention.md` into the results directory, which `benches/report.rs` includes.
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;
