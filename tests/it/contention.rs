@@ -179,9 +179,8 @@ async fn postgres_two_instances() {
 /// sees exactly one save per increment and one load per request, never a retry's reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_behind_io_never_retries() {
-    let store = crate::common::CountingStore::new(crate::common::IoStore(
-        sessionbase::MemoryStore::new(),
-    ));
+    let store =
+        crate::common::CountingStore::new(crate::common::IoStore(sessionbase::MemoryStore::new()));
     every_increment_is_kept(vec![instance(store.clone()).await]).await;
     let calls = store.snapshot();
     let increments = CONNECTIONS * ROUNDS as usize;

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::SessionKey;
 use crate::store::{Codec, Record, SaveOutcome, SessionStore, Version};
+use crate::{Error, SessionKey};
 
 /// Django's `SessionBase.encode({"hello": "world"})` with the SessionStore salt,
 /// `SECRET_KEY = "django_tests_secret_key"`, at 1700000000.
@@ -23,6 +23,10 @@ pub(crate) fn django_codec() -> Codec {
 pub(crate) trait RawTable: SessionStore + Clone {
     /// The same store with `codec`.
     fn codec(self, codec: Codec) -> Self;
+    /// The same store (and pool) on table `name`: the store's `with_table`.
+    fn on_table(self, name: &str) -> Result<Self, Error>;
+    /// The name of the store's table.
+    fn table_name(&self) -> &str;
     /// Inserts a row as Django would (`expire` in the backend's representation).
     fn insert_raw(
         &self,
@@ -34,6 +38,9 @@ pub(crate) trait RawTable: SessionStore + Clone {
     fn raw_data(&self, key: &SessionKey) -> impl Future<Output = Option<String>> + Send;
     /// The number of rows.
     fn count(&self) -> impl Future<Output = i64> + Send;
+    /// Whether a text parameter may hold a NUL character (PostgreSQL's cannot: a statement
+    /// binding one fails).
+    const TEXT_HOLDS_NUL: bool = true;
 }
 
 fn record(value: Value, expiry_date: OffsetDateTime) -> Record {
@@ -54,21 +61,30 @@ fn in_an_hour() -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::hours(1)
 }
 
+/// `t` truncated to the microsecond, as the databases store it.
+fn to_the_microsecond(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.microsecond() * 1000).unwrap()
+}
+
 /// Runs every check against `store` (plain JSON, empty table).
 pub(crate) async fn run<S: RawTable>(store: S) {
     identical_saves_are_saves(&store).await;
     stored_text_is_compared_byte_for_byte(&store).await;
+    session_data_is_djangos_encode(&store).await;
     a_row_django_wrote_loads(&store).await;
     expire_date_round_trips_to_the_microsecond(&store).await;
     stale_and_foreign_versions_conflict(&store).await;
     sql_hostile_keys_are_rejected_and_harmless(&store).await;
     corrupt_session_data_is_no_session(&store).await;
+    hostile_table_names_are_config_errors(&store);
+    a_missing_table_is_a_store_error(&store).await;
     // Last: it counts rows and clears the expired ones.
     expired_rows_never_load_and_clear_expired_deletes_them(&store).await;
 }
 
 /// A save that writes exactly what the row holds is a save, not a conflict (MySQL counts
-/// changed rows unless the client asks for matched ones).
+/// changed rows unless the client asks for matched ones; sqlx asks on every connection, so
+/// this holds on a pool the user builds, as the MySQL suite's is). A deleted row stays gone.
 async fn identical_saves_are_saves<S: RawTable>(store: &S) {
     let expiry = datetime!(2999-01-01 00:00:00.5 UTC);
     let (key, version) = store
@@ -86,6 +102,11 @@ async fn identical_saves_are_saves<S: RawTable>(store: &S) {
         }
     }
     store.delete(&key).await.unwrap();
+    let outcome = store
+        .save(&key, &record(json!({"a": 1}), expiry), &version)
+        .await
+        .unwrap();
+    assert_eq!(outcome, SaveOutcome::Gone, "a deleted row was revived");
 }
 
 /// The compare-and-swap matches the stored text exactly: a version differing only in case
@@ -115,21 +136,57 @@ async fn stored_text_is_compared_byte_for_byte<S: RawTable>(store: &S) {
     store.delete(&key).await.unwrap();
 }
 
+/// `session_data` is Django's `SessionBase.encode` with the Django codec (signed, readable
+/// by that secret only), and compact JSON with the plain one.
+async fn session_data_is_djangos_encode<S: RawTable>(store: &S) {
+    let codec = django_codec();
+    let signed = store.clone().codec(codec.clone());
+    let other = Codec::django("another secret", Vec::<String>::new());
+    for (data, json) in [
+        (
+            json!({"hello": "world", "n": [1, 2]}),
+            r#"{"hello":"world","n":[1,2]}"#,
+        ),
+        (
+            json!({"hello": "world", "n": [1, 2], "ü": "日本"}),
+            // Python's `json.dumps` escapes what is not ASCII, as Django's JSONSerializer.
+            r#"{"hello":"world","n":[1,2],"\u00fc":"\u65e5\u672c"}"#,
+        ),
+    ] {
+        let (key, _) = signed
+            .create(&record(data.clone(), in_an_hour()))
+            .await
+            .unwrap();
+        let text = store.raw_data(&key).await.unwrap();
+        assert_eq!(text.split(':').count(), 3, "payload:timestamp:signature");
+        assert_eq!(codec.decode(&text), Some(object(data.clone())));
+        // A different secret cannot read it.
+        assert_eq!(other.decode(&text), None);
+        signed.delete(&key).await.unwrap();
+
+        // Plain JSON without a secret.
+        let (key, _) = store.create(&record(data, in_an_hour())).await.unwrap();
+        assert_eq!(store.raw_data(&key).await.unwrap(), json);
+        store.delete(&key).await.unwrap();
+    }
+}
+
 async fn a_row_django_wrote_loads<S: RawTable>(store: &S) {
     let store = store.clone().codec(django_codec());
+    let keys = ["djangowrotethis1", "djangowrotethis2", "djangowrotethis3"];
     let expire = datetime!(2999-01-01 00:00:00.123456 UTC);
-    insert_and_check(&store, "djangowrotethis1", expire).await;
+    insert_and_check(&store, keys[0], expire).await;
     // Django writes whole seconds without a fraction on SQLite.
-    insert_and_check(&store, "djangowrotethis2", datetime!(2999-01-01 00:00 UTC)).await;
+    insert_and_check(&store, keys[1], datetime!(2999-01-01 00:00 UTC)).await;
+    // And a session of today, to the microsecond.
+    insert_and_check(&store, keys[2], to_the_microsecond(in_an_hour())).await;
     // Without the secret (plain JSON), Django's signed data is corrupt: no session.
     let plain = store.codec(Codec::plain());
-    let key = plain.parse_key("djangowrotethis1").unwrap();
-    assert!(plain.load(&key).await.unwrap().is_none());
-    plain.delete(&key).await.unwrap();
-    plain
-        .delete(&plain.parse_key("djangowrotethis2").unwrap())
-        .await
-        .unwrap();
+    for key in keys {
+        let key = plain.parse_key(key).unwrap();
+        assert!(plain.load(&key).await.unwrap().is_none());
+        plain.delete(&key).await.unwrap();
+    }
 }
 
 async fn insert_and_check<S: RawTable>(store: &S, key: &str, expire: OffsetDateTime) {
@@ -199,6 +256,12 @@ async fn sql_hostile_keys_are_rejected_and_harmless<S: RawTable>(store: &S) {
         .await
         .unwrap();
     let before = store.count().await;
+    let t = store.table_name();
+    let aimed = [
+        format!("'; DROP TABLE {t}; --"),
+        format!("\"; DROP TABLE \"{t}\"; --"),
+        format!("`; DROP TABLE `{t}`; --"),
+    ];
     for value in [
         "'; DROP TABLE django_session; --",
         "\"; DROP TABLE django_session; --",
@@ -209,21 +272,35 @@ async fn sql_hostile_keys_are_rejected_and_harmless<S: RawTable>(store: &S) {
         "abcdefgh$1",
         "abcdefgh?",
         "abcdefgh\\",
-    ] {
+        "abcdefgh\0",
+    ]
+    .into_iter()
+    .chain(aimed.iter().map(String::as_str))
+    {
         assert!(store.parse_key(value).is_none(), "{value:?}");
         // Even if one reached the store, it is a bound parameter: nothing happens.
         let key = SessionKey::from_validated(value);
+        let empty = record(json!({}), in_an_hour());
+        let version = Version::from_bytes(b"x".to_vec());
+        if value.contains('\0') && !S::TEXT_HOLDS_NUL {
+            // The database refuses the statement: a store error, and still nothing happens.
+            for result in [
+                store.load(&key).await.map(drop),
+                store.exists(&key).await.map(drop),
+                store.delete(&key).await,
+                store.save(&key, &empty, &version).await.map(drop),
+            ] {
+                assert!(
+                    matches!(result, Err(Error::Store(_))),
+                    "{value:?}: {result:?}"
+                );
+            }
+            continue;
+        }
         assert!(store.load(&key).await.unwrap().is_none());
         assert!(!store.exists(&key).await.unwrap());
         store.delete(&key).await.unwrap();
-        let outcome = store
-            .save(
-                &key,
-                &record(json!({}), in_an_hour()),
-                &Version::from_bytes(b"x".to_vec()),
-            )
-            .await
-            .unwrap();
+        let outcome = store.save(&key, &empty, &version).await.unwrap();
         assert_eq!(outcome, SaveOutcome::Gone);
     }
     assert_eq!(store.count().await, before);
@@ -252,6 +329,34 @@ async fn corrupt_session_data_is_no_session<S: RawTable>(store: &S) {
         assert!(signed.load(&key).await.unwrap().is_none(), "{data:?}");
         store.delete(&key).await.unwrap();
     }
+}
+
+/// Table names are checked before they reach SQL: anything but `[A-Za-z_][A-Za-z0-9_]*` (no
+/// quotes, no schema or database qualifier), at most 63 characters, is a configuration error.
+fn hostile_table_names_are_config_errors<S: RawTable>(store: &S) {
+    for name in [
+        "django_session\"; DROP TABLE django_session; --",
+        "django_session`; DROP TABLE django_session; --",
+        "x' OR 1=1",
+        "",
+        "1table",
+        "a b",
+        "main.django_session",
+        "public.django_session",
+        "test.django_session",
+        &"a".repeat(64),
+    ] {
+        let result = store.clone().on_table(name);
+        assert!(matches!(result, Err(Error::Config(_))), "{name:?}");
+    }
+}
+
+/// A table that does not exist is a store error (500), not "unavailable".
+async fn a_missing_table_is_a_store_error<S: RawTable>(store: &S) {
+    let missing = store.clone().on_table("no_such_session_table").unwrap();
+    let key = SessionKey::generate().unwrap();
+    let result = missing.load(&key).await;
+    assert!(matches!(result, Err(Error::Store(_))), "{result:?}");
 }
 
 async fn expired_rows_never_load_and_clear_expired_deletes_them<S: RawTable>(store: &S) {

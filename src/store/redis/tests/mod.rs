@@ -1,101 +1,28 @@
-use std::future::Future;
+//! What the Redis store does without a server: one that is not there, unusable settings,
+//! secrets kept out of `Debug` and errors, and keys that never reach Redis. The tests against
+//! a real server (`REDIS_URL`, `REDIS_CLUSTER_URLS`) use only the public API and are in
+//! `tests/it/redis_store.rs`.
+
 use std::time::Duration;
 
 use serde_json::json;
 use time::OffsetDateTime;
+use tokio::time::timeout;
 
 use super::*;
-use crate::store::conformance::{self, Exceptions};
-use crate::store::{CacheStore, Record, SaveOutcome, SessionStore, Version};
+use crate::store::{Record, SessionStore, Version};
 
 /// How long any single store call may take in these tests before it counts as a hang.
 const NO_HANG: Duration = Duration::from_secs(10);
 
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            // Straight to stderr: libtest would capture eprintln! and hide the notice.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"skipping Redis tests: REDIS_URL not set\n",
-            );
-            None
-        }
-    }
-}
-
-fn unique_prefix() -> String {
-    format!("sessionbase-test-{}:", SessionKey::generate().expect("rng"))
-}
-
-fn record(value: serde_json::Value, ttl: time::Duration) -> Record {
+fn live(value: serde_json::Value) -> Record {
     let serde_json::Value::Object(map) = value else {
         panic!("records hold objects")
     };
     Record {
         data: Arc::new(map),
-        expiry_date: OffsetDateTime::now_utc() + ttl,
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
     }
-}
-
-fn live(value: serde_json::Value) -> Record {
-    record(value, time::Duration::hours(1))
-}
-
-/// A connection for the test itself, to look at and tamper with what the store wrote.
-async fn raw_connection(url: &str) -> ConnectionManager {
-    let client = redis::Client::open(url).expect("REDIS_URL parses");
-    ConnectionManager::new(client)
-        .await
-        .expect("connect to REDIS_URL")
-}
-
-/// Deletes every key under `prefix` (the prefixes are random `[a-z0-9-:]`, so they are
-/// not glob patterns).
-async fn cleanup(raw: &mut ConnectionManager, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(raw)
-        .await
-        .expect("KEYS");
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(raw)
-            .await
-            .expect("DEL");
-    }
-}
-
-/// Runs `test`, then deletes the keys under `prefix` on `url`, whether the test passed
-/// or not.
-async fn cleaning_up(url: &str, prefix: &str, test: impl Future<Output = ()> + Send + 'static) {
-    let outcome = tokio::spawn(test).await;
-    cleanup(&mut raw_connection(url).await, prefix).await;
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("test task failed: {e}"),
-        }
-    }
-}
-
-/// Runs `test` with a store on `REDIS_URL` under a fresh prefix and a raw connection,
-/// then deletes the prefix's keys, whether the test passed or not.
-async fn with_redis<F, Fut>(test: F)
-where
-    F: FnOnce(RedisStore, ConnectionManager) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix();
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect to REDIS_URL")
-        .with_prefix(prefix.clone());
-    let raw = raw_connection(&url).await;
-    cleaning_up(&url, &prefix, test(store, raw)).await;
 }
 
 /// A store on a server that is not there, connecting lazily: nothing is sent until a
@@ -113,80 +40,111 @@ fn is_unavailable<T: fmt::Debug>(result: &Result<T, Error>) -> bool {
     matches!(result, Err(Error::StoreUnavailable(_)))
 }
 
-// ----- the shared suite -----
+// ----- no server -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_plain_json() {
-    with_redis(|store, _| async move {
-        conformance::run(store, Exceptions::none()).await;
-    })
-    .await;
+async fn a_server_that_is_not_there_is_unavailable() {
+    let connected = timeout(NO_HANG, RedisStore::connect("redis://127.0.0.1:1/"))
+        .await
+        .expect("connect hung");
+    assert!(is_unavailable(&connected), "{connected:?}");
+
+    let store = unreachable_store("redis://127.0.0.1:1/");
+    let key = SessionKey::generate().expect("rng");
+    let r = timeout(NO_HANG, store.load(&key)).await.expect("load hung");
+    assert!(is_unavailable(&r), "{r:?}");
+    let r = timeout(NO_HANG, store.create(&live(json!({}))))
+        .await
+        .expect("create hung");
+    assert!(is_unavailable(&r), "{r:?}");
+    let r = timeout(
+        NO_HANG,
+        store.save(&key, &live(json!({})), &Version::from_bytes(*b"{}")),
+    )
+    .await
+    .expect("save hung");
+    assert!(is_unavailable(&r), "{r:?}");
+    let r = timeout(NO_HANG, store.delete(&key))
+        .await
+        .expect("delete hung");
+    assert!(is_unavailable(&r), "{r:?}");
+    let r = timeout(NO_HANG, store.exists(&key))
+        .await
+        .expect("exists hung");
+    assert!(is_unavailable(&r), "{r:?}");
+    assert!(
+        store.clear_expired().await.is_ok(),
+        "clear_expired does nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_django_codec() {
-    with_redis(|store, _| async move {
-        let store = store.with_codec(Codec::django("redis-test-secret", ["old-secret"]));
-        conformance::run(store, Exceptions::none()).await;
-    })
-    .await;
+async fn passwords_stay_out_of_debug_and_errors() {
+    let url = "redis://user:hunter2-secret@127.0.0.1:1/";
+    let error = timeout(NO_HANG, RedisStore::connect(url))
+        .await
+        .expect("connect hung")
+        .expect_err("nothing listens on port 1");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
+    let store = unreachable_store(url).with_codec(Codec::django("s3cr3t-key", ["old-k3y"]));
+    let debug = format!("{store:?}");
+    for secret in ["hunter2", "s3cr3t", "old-k3y", "user"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert!(debug.contains("sessionbase:"), "{debug}");
 }
 
-#[tokio::test]
-async fn conformance_pickle() {
-    with_redis(|store, _| async move {
-        conformance::run(store.with_pickle(), Exceptions::none()).await;
-    })
-    .await;
-}
-
-/// Django's Redis cache format: the value is the dict pickled (protocol 5), and a pickle
-/// that needs a class (a `datetime`, from Django's `cache` engine) is no session.
-#[tokio::test]
-async fn pickled_values_are_djangos_and_classes_are_refused() {
-    with_redis(|store, mut raw| async move {
-        let store = store.with_pickle();
-        let (key, _) = store.create(&live(serde_json::json!({"a": 1}))).await.unwrap();
-        let stored: Vec<u8> = redis::cmd("GET")
-            .arg(store.redis_key(&key))
-            .query_async(&mut raw)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_settings_are_configuration_errors() {
+    for url in [
+        "http://127.0.0.1:6379/",
+        "redis://",
+        "not a url",
+        "redis://h/db",
+    ] {
+        let r = timeout(NO_HANG, RedisStore::connect(url))
             .await
-            .unwrap();
-        // pickle.dumps({"a": 1}, 5) as Python writes it, without the frame and memo
-        // (which Python's reader does not need): `pickle.loads` of it is {'a': 1}.
-        assert_eq!(stored, b"\x80\x05}\x8c\x01aK\x01s.");
-        // pickle.dumps({"when": datetime.datetime(2026, 1, 1)}, 5)
-        let datetime = b"\x80\x05\x954\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04when\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xea\x01\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94s.";
-        let _: () = redis::cmd("SET")
-            .arg(store.redis_key(&key))
-            .arg(&datetime[..])
-            .query_async(&mut raw)
-            .await
-            .unwrap();
-        assert!(store.load(&key).await.unwrap().is_none());
-    })
-    .await;
+            .expect("connect hung");
+        assert!(matches!(r, Err(Error::Config(_))), "{url}: {r:?}");
+    }
+    let r = RedisStore::cluster(Vec::<String>::new()).await;
+    assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
+    let r = timeout(NO_HANG, RedisStore::cluster(["http://127.0.0.1:7000/"]))
+        .await
+        .expect("cluster hung");
+    assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
 }
 
-#[cfg(feature = "memory")]
+// ----- keys -----
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_as_cache_and_behind_a_cache() {
-    use crate::store::{CachedStore, MemoryStore};
-    with_redis(|store, _| async move {
-        conformance::run(
-            CachedStore::new(store.clone(), MemoryStore::new()),
-            Exceptions::none(),
-        )
-        .await;
-        conformance::run(
-            CachedStore::new(MemoryStore::new(), store),
-            Exceptions::none(),
-        )
-        .await;
-    })
-    .await;
+async fn hostile_keys_never_reach_redis() {
+    let store = unreachable_store("redis://127.0.0.1:1/").with_prefix("p:");
+    for hostile in [
+        "*",
+        "abc*defgh",
+        "abcdefgh\r\nFLUSHALL",
+        "abcdefgh\nDEL x",
+        "a b c d e f g h",
+        "abcdefg?",
+        "[abcdefgh]",
+        "ABCDEFGHIJ",
+        "abcdefg",
+        "abcdefghij/../../x",
+        "abcdefgh\0",
+        "",
+        &"a".repeat(41),
+    ] {
+        assert!(
+            store.parse_key(hostile).is_none(),
+            "{hostile:?} was accepted"
+        );
+    }
+    let key = store
+        .parse_key("abcdefgh12345678")
+        .expect("a well-formed key");
+    assert_eq!(store.redis_key(&key), "p:abcdefgh12345678");
+    let generated = SessionKey::generate().expect("rng");
+    assert_eq!(store.parse_key(generated.as_str()), Some(generated));
 }
-
-mod cluster;
-mod outages;
-mod stored;

@@ -1,24 +1,18 @@
+//! The PostgreSQL store's tests that need the crate's internals: Django's DDL and index names,
+//! the availability codes, and the shared SQL suite through raw rows. The tests through the
+//! public API alone are in `tests/it/postgres_store.rs`.
+
+use std::future::Future;
 use std::sync::Arc;
 
 use super::super::DEFAULT_TABLE;
 use super::super::store::Queries;
+use super::super::tests::RawTable;
 use super::*;
 use crate::SessionKey;
-use crate::store::conformance::{Exceptions, run};
-use crate::store::{Record, SaveOutcome, SessionStore, Version};
-use serde_json::{Map, Value, json};
-use std::future::Future;
+use crate::store::{Record, SessionStore, Version};
+use serde_json::{Value, json};
 use time::Duration;
-use time::macros::datetime;
-
-/// Django's `SessionBase.encode({"hello": "world"})` with the SessionStore salt,
-/// `SECRET_KEY = "django_tests_secret_key"`, at 1700000000.
-const DJANGO_HELLO: &str =
-    "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:tWy-azdqKYIwu_o6Ht3nBxc5SvPyROA4n-zKWAcm4Cc";
-
-fn django_codec() -> Codec {
-    Codec::django("django_tests_secret_key", Vec::<String>::new())
-}
 
 fn database_url() -> Option<String> {
     match std::env::var("DATABASE_URL") {
@@ -83,10 +77,6 @@ fn record(value: Value, expiry_date: OffsetDateTime) -> Record {
     }
 }
 
-fn object(value: Value) -> Map<String, Value> {
-    value.as_object().cloned().unwrap()
-}
-
 fn in_an_hour() -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::hours(1)
 }
@@ -120,19 +110,6 @@ async fn count(store: &PostgresStore) -> i64 {
         .fetch_one(store.pool())
         .await
         .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance() {
-    with_store(|store| async move { run(store, Exceptions::none()).await }).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_with_django_codec() {
-    with_store(
-        |store| async move { run(store.with_codec(django_codec()), Exceptions::none()).await },
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,231 +244,8 @@ async fn migrate_on_a_table_django_created_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_migrations_succeed() {
-    with_store(|store| async move {
-        sqlx::query(&format!("DROP TABLE \"{}\"", store.table()))
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let tasks: Vec<_> = (0..4)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.migrate().await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap().expect("a concurrent migrate failed");
-        }
-        assert_eq!(count(&store).await, 0);
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_row_django_wrote_loads() {
-    with_store(|store| async move {
-        let store = store.with_codec(django_codec());
-        let expire = datetime!(2999-01-01 00:00:00.123456 UTC);
-        insert_raw(&store, "djangowrotethis1", DJANGO_HELLO, expire).await;
-        let key = store.parse_key("djangowrotethis1").unwrap();
-        let loaded = store.load(&key).await.unwrap().expect("loads");
-        assert_eq!(*loaded.data, object(json!({"hello": "world"})));
-        assert_eq!(loaded.expiry_date, Some(expire));
-        assert!(store.exists(&key).await.unwrap());
-        // Without the secret, Django's signed data is corrupt: no session.
-        let plain = store.with_codec(Codec::plain());
-        assert!(plain.load(&key).await.unwrap().is_none());
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_data_is_djangos_encode_and_expire_date_a_timestamptz() {
-    with_store(|store| async move {
-        let codec = django_codec();
-        let store = store.with_codec(codec.clone());
-        let data = json!({"hello": "world", "n": [1, 2]});
-        // Microsecond precision, any offset: stored as the same instant.
-        let expire = datetime!(2999-05-06 09:08:09.123456 +02:00);
-        let (key, _) = store.create(&record(data.clone(), expire)).await.unwrap();
-        let text = raw_data(&store, &key).await.unwrap();
-        assert_eq!(text.split(':').count(), 3, "payload:timestamp:signature");
-        assert_eq!(codec.decode(&text), Some(object(data.clone())));
-        let (stored, as_utc_text): (OffsetDateTime, String) = sqlx::query_as(&format!(
-            "SELECT expire_date, (expire_date AT TIME ZONE 'UTC')::text FROM \"{}\" \
-             WHERE session_key = $1",
-            store.table()
-        ))
-        .bind(key.as_str())
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(stored, expire);
-        assert_eq!(as_utc_text, "2999-05-06 07:08:09.123456");
-        let loaded = store.load(&key).await.unwrap().unwrap();
-        assert_eq!(loaded.expiry_date, Some(expire));
-
-        let plain = store.with_codec(Codec::plain());
-        let (key, _) = plain.create(&record(data, in_an_hour())).await.unwrap();
-        assert_eq!(
-            raw_data(&plain, &key).await.unwrap(),
-            r#"{"hello":"world","n":[1,2]}"#
-        );
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_rows_never_load_and_clear_expired_deletes_them() {
-    with_store(|store| async move {
-        let store = store.with_codec(django_codec());
-        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
-        insert_raw(&store, "expiredrow000001", DJANGO_HELLO, past).await;
-        insert_raw(
-            &store,
-            "expiredrow000002",
-            DJANGO_HELLO,
-            datetime!(2000-01-01 00:00 UTC),
-        )
-        .await;
-        insert_raw(&store, "liverow000000001", DJANGO_HELLO, in_an_hour()).await;
-        for key in ["expiredrow000001", "expiredrow000002"] {
-            let key = store.parse_key(key).unwrap();
-            assert!(store.load(&key).await.unwrap().is_none());
-            assert!(!store.exists(&key).await.unwrap());
-            let outcome = store
-                .save(
-                    &key,
-                    &record(json!({}), in_an_hour()),
-                    &Version::from_bytes(DJANGO_HELLO.as_bytes().to_vec()),
-                )
-                .await
-                .unwrap();
-            assert_eq!(outcome, SaveOutcome::Gone, "an expired row was revived");
-        }
-        assert_eq!(count(&store).await, 3);
-        store.clear_expired().await.unwrap();
-        assert_eq!(count(&store).await, 1);
-        let live = store.parse_key("liverow000000001").unwrap();
-        assert!(store.load(&live).await.unwrap().is_some());
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn corrupt_session_data_is_no_session() {
-    with_store(|store| async move {
-        let signed = store.clone().with_codec(django_codec());
-        for (i, data) in [
-            "not json",
-            "{\"a\":",
-            "[1,2]",
-            "",
-            "bad:encoded:value",
-            "Zmxhc2tkajphbGtkamY=",
-            "b'invalid data':1r31eq:Wu-C_6_Pyb3z0NiQ50o0gsctmss0MFrIyFIN3kTJdTY",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let key = format!("corrupt{i:09}");
-            insert_raw(&store, &key, data, in_an_hour()).await;
-            let key = store.parse_key(&key).unwrap();
-            assert!(store.load(&key).await.unwrap().is_none(), "{data:?}");
-            assert!(signed.load(&key).await.unwrap().is_none(), "{data:?}");
-        }
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_hostile_keys_are_rejected_and_harmless() {
-    with_store(|store| async move {
-        let (real, _) = store
-            .create(&record(json!({"keep": 1}), in_an_hour()))
-            .await
-            .unwrap();
-        let t = store.table().to_owned();
-        for value in [
-            format!("'; DROP TABLE {t}; --"),
-            format!("\"; DROP TABLE \"{t}\"; --"),
-            "abc' OR '1'='1".to_owned(),
-            "abcdefgh' --".to_owned(),
-            "x\" OR \"\"=\"".to_owned(),
-            "abcdefgh$1".to_owned(),
-        ] {
-            assert!(store.parse_key(&value).is_none(), "{value:?}");
-            // Even if one reached the store, it is a bound parameter: nothing happens.
-            let key = SessionKey::from_validated(value.as_str());
-            assert!(store.load(&key).await.unwrap().is_none());
-            assert!(!store.exists(&key).await.unwrap());
-            store.delete(&key).await.unwrap();
-            let outcome = store
-                .save(
-                    &key,
-                    &record(json!({}), in_an_hour()),
-                    &Version::from_bytes(b"x".to_vec()),
-                )
-                .await
-                .unwrap();
-            assert_eq!(outcome, SaveOutcome::Gone);
-        }
-        assert_eq!(count(&store).await, 1);
-        assert!(store.load(&real).await.unwrap().is_some());
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_table_names_are_config_errors() {
-    with_store(|store| async move {
-        for name in [
-            "django_session\"; DROP TABLE django_session; --",
-            "x' OR 1=1",
-            "",
-            "1table",
-            "a b",
-            "public.django_session",
-            &"a".repeat(64),
-        ] {
-            let result = store.clone().with_table(name);
-            assert!(matches!(result, Err(Error::Config(_))), "{name:?}");
-        }
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_and_foreign_versions_conflict() {
-    with_store(|store| async move {
-        let (key, _) = store
-            .create(&record(json!({"a": 1}), in_an_hour()))
-            .await
-            .unwrap();
-        for version in [
-            Version::unversioned(),
-            Version::from_counter(0),
-            Version::from_bytes(vec![0xff, 0xfe]),
-        ] {
-            let outcome = store
-                .save(&key, &record(json!({"a": 2}), in_an_hour()), &version)
-                .await
-                .unwrap();
-            assert_eq!(outcome, SaveOutcome::Conflict);
-        }
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_mapped() {
-    with_store(|store| async move {
-        // A missing table is a store error (500).
-        let missing = store.clone().with_table("no_such_session_table").unwrap();
-        let key = SessionKey::generate().unwrap();
-        assert!(matches!(missing.load(&key).await, Err(Error::Store(_))));
-    })
-    .await;
+    // A missing table is a store error (500): the shared suite (`sql_suite`).
     // A malformed URL is a configuration error.
     let result = PostgresStore::connect("postgres://host:notaport/db").await;
     assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
@@ -529,9 +283,15 @@ fn availability_codes() {
     assert!(!is_unavailable_code(None));
 }
 
-impl super::super::tests::RawTable for PostgresStore {
+impl RawTable for PostgresStore {
     fn codec(self, codec: Codec) -> Self {
         self.with_codec(codec)
+    }
+    fn on_table(self, name: &str) -> Result<Self, Error> {
+        self.with_table(name)
+    }
+    fn table_name(&self) -> &str {
+        self.table()
     }
     async fn insert_raw(&self, key: &str, data: &str, expire: OffsetDateTime) {
         insert_raw(self, key, data, expire).await;
@@ -542,6 +302,7 @@ impl super::super::tests::RawTable for PostgresStore {
     async fn count(&self) -> i64 {
         count(self).await
     }
+    const TEXT_HOLDS_NUL: bool = false;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

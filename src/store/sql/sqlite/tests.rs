@@ -1,22 +1,14 @@
 use std::sync::Arc;
 
 use super::super::django_index_name;
+use super::super::tests::{RawTable, django_codec};
 use super::*;
 use crate::SessionKey;
 use crate::store::conformance::{Exceptions, run};
-use crate::store::{Record, SaveOutcome, SessionStore, Version};
-use serde_json::{Map, Value, json};
+use crate::store::{Record, SaveOutcome, SessionStore};
+use serde_json::{Value, json};
 use time::Duration;
 use time::macros::datetime;
-
-/// Django's `SessionBase.encode({"hello": "world"})` with the SessionStore salt,
-/// `SECRET_KEY = "django_tests_secret_key"`, at 1700000000.
-const DJANGO_HELLO: &str =
-    "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:tWy-azdqKYIwu_o6Ht3nBxc5SvPyROA4n-zKWAcm4Cc";
-
-fn django_codec() -> Codec {
-    Codec::django("django_tests_secret_key", Vec::<String>::new())
-}
 
 async fn memory_store() -> SqliteStore {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
@@ -60,10 +52,6 @@ fn record(value: Value, expiry_date: OffsetDateTime) -> Record {
     }
 }
 
-fn object(value: Value) -> Map<String, Value> {
-    value.as_object().cloned().unwrap()
-}
-
 async fn insert_raw(store: &SqliteStore, key: &str, data: &str, expire_date: &str) {
     sqlx::query(&format!(
         "INSERT INTO \"{}\" VALUES ($1, $2, $3)",
@@ -93,10 +81,6 @@ async fn count(store: &SqliteStore) -> i64 {
         .fetch_one(store.pool())
         .await
         .unwrap()
-}
-
-fn future_text() -> String {
-    sqlite_datetime(OffsetDateTime::now_utc() + Duration::hours(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,68 +221,6 @@ async fn custom_table_names_follow_djangos_index_naming() {
 }
 
 #[tokio::test]
-async fn a_row_django_wrote_loads() {
-    let store = memory_store().await.with_codec(django_codec());
-    insert_raw(&store, "djangowrotethis1", DJANGO_HELLO, &future_text()).await;
-    // Django writes whole seconds without a fraction.
-    insert_raw(
-        &store,
-        "djangowrotethis2",
-        DJANGO_HELLO,
-        "2999-01-01 00:00:00",
-    )
-    .await;
-    for key in ["djangowrotethis1", "djangowrotethis2"] {
-        let key = store.parse_key(key).unwrap();
-        let loaded = store.load(&key).await.unwrap().expect("loads");
-        assert_eq!(*loaded.data, object(json!({"hello": "world"})));
-        assert!(loaded.expiry_date.is_some());
-        assert!(store.exists(&key).await.unwrap());
-    }
-    let key = store.parse_key("djangowrotethis2").unwrap();
-    assert_eq!(
-        store.load(&key).await.unwrap().unwrap().expiry_date,
-        Some(datetime!(2999-01-01 00:00:00 UTC))
-    );
-    // Without the secret (plain JSON), Django's signed data is corrupt: no session.
-    let plain = store.clone().with_codec(Codec::plain());
-    let key = plain.parse_key("djangowrotethis1").unwrap();
-    assert!(plain.load(&key).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn session_data_is_djangos_encode() {
-    let codec = django_codec();
-    let store = memory_store().await.with_codec(codec.clone());
-    let data = json!({"hello": "world", "n": [1, 2]});
-    let (key, _) = store
-        .create(&record(
-            data.clone(),
-            OffsetDateTime::now_utc() + Duration::hours(1),
-        ))
-        .await
-        .unwrap();
-    let (text, _) = raw_row(&store, &key).await.unwrap();
-    assert_eq!(text.split(':').count(), 3, "payload:timestamp:signature");
-    assert_eq!(codec.decode(&text), Some(object(data.clone())));
-    // A different secret cannot read it.
-    let other = Codec::django("another secret", Vec::<String>::new());
-    assert_eq!(other.decode(&text), None);
-
-    // Plain JSON without a secret.
-    let store = memory_store().await;
-    let (key, _) = store
-        .create(&record(
-            data,
-            OffsetDateTime::now_utc() + Duration::hours(1),
-        ))
-        .await
-        .unwrap();
-    let (text, _) = raw_row(&store, &key).await.unwrap();
-    assert_eq!(text, r#"{"hello":"world","n":[1,2]}"#);
-}
-
-#[tokio::test]
 async fn expire_date_is_written_in_djangos_format() {
     let store = memory_store().await;
     let cases = [
@@ -345,156 +267,9 @@ async fn expire_date_is_written_in_djangos_format() {
 }
 
 #[tokio::test]
-async fn expired_rows_never_load_and_clear_expired_deletes_them() {
-    let store = memory_store().await.with_codec(django_codec());
-    let past = sqlite_datetime(OffsetDateTime::now_utc() - Duration::seconds(1));
-    insert_raw(&store, "expiredrow000001", DJANGO_HELLO, &past).await;
-    insert_raw(
-        &store,
-        "expiredrow000002",
-        DJANGO_HELLO,
-        "2000-01-01 00:00:00",
-    )
-    .await;
-    insert_raw(&store, "liverow000000001", DJANGO_HELLO, &future_text()).await;
-    for key in ["expiredrow000001", "expiredrow000002"] {
-        let key = store.parse_key(key).unwrap();
-        assert!(store.load(&key).await.unwrap().is_none());
-        assert!(!store.exists(&key).await.unwrap());
-        let outcome = store
-            .save(
-                &key,
-                &record(json!({}), OffsetDateTime::now_utc() + Duration::hours(1)),
-                &Version::from_bytes(DJANGO_HELLO.as_bytes().to_vec()),
-            )
-            .await
-            .unwrap();
-        assert_eq!(outcome, SaveOutcome::Gone, "an expired row was revived");
-    }
-    assert_eq!(count(&store).await, 3);
-    store.clear_expired().await.unwrap();
-    assert_eq!(count(&store).await, 1);
-    let live = store.parse_key("liverow000000001").unwrap();
-    assert!(store.load(&live).await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn corrupt_session_data_is_no_session() {
-    let plain = memory_store().await;
-    let signed = plain.clone().with_codec(django_codec());
-    let future = future_text();
-    for (i, data) in [
-        "not json",
-        "{\"a\":",
-        "[1,2]",
-        "",
-        "bad:encoded:value",
-        "Zmxhc2tkajphbGtkamY=",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let key = format!("corrupt{i:09}");
-        insert_raw(&plain, &key, data, &future).await;
-        let key = plain.parse_key(&key).unwrap();
-        assert!(plain.load(&key).await.unwrap().is_none(), "{data:?}");
-        assert!(signed.load(&key).await.unwrap().is_none(), "{data:?}");
-    }
-    // A signed value with a valid signature over junk is no session either.
-    insert_raw(
-        &signed,
-        "corruptjunk00001",
-        "b'invalid data':1r31eq:Wu-C_6_Pyb3z0NiQ50o0gsctmss0MFrIyFIN3kTJdTY",
-        &future,
-    )
-    .await;
-    let key = signed.parse_key("corruptjunk00001").unwrap();
-    assert!(signed.load(&key).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn sql_hostile_keys_are_rejected_and_harmless() {
-    let store = memory_store().await;
-    let (real, _) = store
-        .create(&record(
-            json!({"keep": 1}),
-            OffsetDateTime::now_utc() + Duration::hours(1),
-        ))
-        .await
-        .unwrap();
-    let hostile = [
-        "'; DROP TABLE django_session; --",
-        "\"; DROP TABLE django_session; --",
-        "abc' OR '1'='1",
-        "abcdefgh' --",
-        "x\" OR \"\"=\"",
-        "abcdefgh\0",
-    ];
-    for value in hostile {
-        assert!(store.parse_key(value).is_none(), "{value:?}");
-        // Even if one reached the store, it is a bound parameter: nothing happens.
-        let key = SessionKey::from_validated(value);
-        assert!(store.load(&key).await.unwrap().is_none());
-        assert!(!store.exists(&key).await.unwrap());
-        store.delete(&key).await.unwrap();
-        let outcome = store
-            .save(
-                &key,
-                &record(json!({}), OffsetDateTime::now_utc() + Duration::hours(1)),
-                &Version::from_bytes(b"x".to_vec()),
-            )
-            .await
-            .unwrap();
-        assert_eq!(outcome, SaveOutcome::Gone);
-    }
-    assert_eq!(count(&store).await, 1);
-    assert!(store.load(&real).await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn hostile_table_names_are_config_errors() {
-    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    for name in [
-        "django_session\"; DROP TABLE django_session; --",
-        "x' OR 1=1",
-        "",
-        "1table",
-        "a b",
-        "main.django_session",
-        &"a".repeat(64),
-    ] {
-        let result = store.clone().with_table(name);
-        assert!(matches!(result, Err(Error::Config(_))), "{name:?}");
-    }
-}
-
-#[tokio::test]
-async fn stale_and_foreign_versions_conflict() {
-    let store = memory_store().await;
-    let expiry = OffsetDateTime::now_utc() + Duration::hours(1);
-    let (key, _) = store
-        .create(&record(json!({"a": 1}), expiry))
-        .await
-        .unwrap();
-    for version in [
-        Version::unversioned(),
-        Version::from_counter(0),
-        Version::from_bytes(vec![0xff, 0xfe]),
-    ] {
-        let outcome = store
-            .save(&key, &record(json!({"a": 2}), expiry), &version)
-            .await
-            .unwrap();
-        assert_eq!(outcome, SaveOutcome::Conflict);
-    }
-}
-
-#[tokio::test]
 async fn errors_map_to_store_errors() {
-    // A missing table is a store error (500), not "unavailable".
-    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    // A missing table is a store error: the shared suite (`sql_suite`).
     let key = SessionKey::generate().unwrap();
-    assert!(matches!(store.load(&key).await, Err(Error::Store(_))));
     // A file that cannot be opened is unavailable (503).
     let missing = std::env::temp_dir()
         .join("sessionbase-no-such-dir")
@@ -644,9 +419,15 @@ fn availability_codes() {
     assert!(!is_unavailable_code(None));
 }
 
-impl super::super::tests::RawTable for SqliteStore {
+impl RawTable for SqliteStore {
     fn codec(self, codec: Codec) -> Self {
         self.with_codec(codec)
+    }
+    fn on_table(self, name: &str) -> Result<Self, Error> {
+        self.with_table(name)
+    }
+    fn table_name(&self) -> &str {
+        self.table()
     }
     async fn insert_raw(&self, key: &str, data: &str, expire: OffsetDateTime) {
         insert_raw(self, key, data, &sqlite_datetime(expire)).await;
