@@ -105,6 +105,36 @@ pub async fn run<S: SessionStore + Clone>(store: S, exceptions: Exceptions) {
     every_json_type_round_trips(&store).await;
     flush_and_cycle_key_through_session(&store, exceptions).await;
     concurrent_saves_keep_different_keys(&store, exceptions).await;
+    an_immediate_store_answers_at_the_first_poll(&store).await;
+}
+
+/// A store whose [`SessionStore::is_immediate`] is `true` (the session then polls its calls
+/// once, inline) completes every call the first time it is polled. Nothing to check for
+/// other stores.
+pub async fn an_immediate_store_answers_at_the_first_poll<S: SessionStore>(store: &S) {
+    use std::task::{Context, Poll, Waker};
+    if !store.is_immediate() {
+        return;
+    }
+    fn first_poll<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
+        let call = std::pin::pin!(call);
+        match call.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("an immediate store's {what} was pending at its first poll"),
+        }
+    }
+    let record = live(json!({"n": 1}));
+    let (key, version) = first_poll("create", store.create(&record)).expect("create");
+    let loaded = first_poll("load", store.load(&key)).expect("load");
+    assert!(loaded.is_some(), "an immediate store lost what it created");
+    let outcome = first_poll("save", store.save(&key, &record, &version)).expect("save");
+    let key = match outcome {
+        SaveOutcome::Saved { key, .. } => key,
+        other => panic!("save after create: {other:?}"),
+    };
+    first_poll("exists", store.exists(&key)).expect("exists");
+    first_poll("delete", store.delete(&key)).expect("delete");
+    first_poll("clear_expired", store.clear_expired()).expect("clear_expired");
 }
 
 /// Unknown keys load as nothing and do not exist; deleting one is not an error.
