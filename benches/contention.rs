@@ -136,6 +136,51 @@ async fn run(contender: &str, app: Router) -> Outcome {
         })
         .expect("a session cookie")
         .to_owned();
+    run_at(contender, &base, &cookie).await
+}
+
+/// tower-sessions 0.14 with its Redis store, from `benches/ts_redis_server` (named by
+/// `TS_REDIS_SERVER`, as `benches/report.sh` builds it): its own process, one worker.
+async fn tower_sessions_redis() -> Option<Outcome> {
+    let binary = std::env::var_os("TS_REDIS_SERVER")?;
+    let cookies = std::env::temp_dir().join(format!("sb-contention-ts-{}", std::process::id()));
+    let mut child = tokio::process::Command::new(binary)
+        .arg(&cookies)
+        .arg("1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let port = loop {
+        let line = lines.next_line().await.ok()??;
+        if let Some(port) = line.strip_prefix("listening ") {
+            break port.trim().to_owned();
+        }
+    };
+    let cookie = std::fs::read_to_string(&cookies)
+        .ok()?
+        .lines()
+        .next()?
+        .to_owned();
+    let outcome = run_at(
+        "tower-sessions, Redis (its own process, 1 worker)",
+        &format!("http://127.0.0.1:{port}"),
+        &cookie,
+    )
+    .await;
+    let _ = child.kill().await;
+    let _ = std::fs::remove_file(&cookies);
+    Some(outcome)
+}
+
+async fn run_at(contender: &str, base: &str, cookie: &str) -> Outcome {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let (base, cookie) = (base.to_owned(), cookie.to_owned());
     let began = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..CONNECTIONS {
@@ -267,6 +312,7 @@ fn main() {
         outcomes.push(run("sessionbase, file", sessionbase_app(file.clone())).await);
         if let Some(redis) = &redis {
             outcomes.push(run("sessionbase, Redis", sessionbase_app(redis.clone())).await);
+            outcomes.extend(tower_sessions_redis().await);
         }
         if let Some((pg, _)) = &postgres {
             outcomes.push(run("sessionbase, PostgreSQL", sessionbase_app(pg.clone())).await);

@@ -5,7 +5,9 @@
 //! line, then serves the benchmark routes on 127.0.0.1 (an ephemeral port, printed as
 //! `listening PORT`) until killed. Same routes and handlers as the contenders in
 //! `benches/common/mod.rs`: `/a` never touches the session, `/c` reads `counter`, `/d`
-//! increments it, `/e` inserts into a new session.
+//! increments it, `/e` inserts into a new session; for `benches/contention.rs`, `/incr?k=K`
+//! increments the counter `K` and answers its new value, `/total` sums the counters
+//! `c0`…`c15`.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -36,6 +38,33 @@ async fn increment(session: Session) -> &'static str {
     "ok"
 }
 
+/// The counter named by `?k=`: the only query parameter the contention benchmark sends.
+fn counter_name(uri: &axum::http::Uri) -> String {
+    uri.query()
+        .and_then(|q| q.strip_prefix("k="))
+        .unwrap_or("counter")
+        .to_owned()
+}
+
+async fn increment_named(session: Session, uri: axum::http::Uri) -> String {
+    let k = counter_name(&uri);
+    let n: u64 = session.get(&k).await.expect("load").unwrap_or(0) + 1;
+    session.insert(&k, n).await.expect("insert");
+    n.to_string()
+}
+
+async fn total(session: Session) -> String {
+    let mut total = 0u64;
+    for i in 0..16 {
+        total += session
+            .get::<u64>(&format!("c{i}"))
+            .await
+            .expect("load")
+            .unwrap_or(0);
+    }
+    total.to_string()
+}
+
 async fn insert(session: Session) -> &'static str {
     session.insert("user_id", 42u64).await.expect("insert");
     "ok"
@@ -61,6 +90,8 @@ fn main() {
             .route("/c", get(read))
             .route("/d", get(increment))
             .route("/e", get(insert))
+            .route("/incr", get(increment_named))
+            .route("/total", get(total))
             .layer(SessionManagerLayer::new(RedisStore::new(client)).with_secure(false));
         let mut out = std::fs::File::create(&cookies_file).expect("cookies file");
         for _ in 0..sessions {
