@@ -9,13 +9,15 @@
 //! store's compare-and-swap stays the guarantee; this only keeps this process's saves from
 //! racing each other.
 //!
-//! Stores that answer at once are not chained: their saves take microseconds and a lost
-//! race is retried at once.
+//! A session joins its key's link when it reads its record, and holds it until it is
+//! dropped, so the last write stays known as long as a request that loaded an older version
+//! may still save. Stores that answer at once are not chained: their saves take microseconds
+//! and a lost race is retried at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::MutexGuard;
 
 use crate::SessionKey;
 use crate::store::{Data, Version};
@@ -28,17 +30,22 @@ pub(super) struct Written {
 
 type Link = Arc<tokio::sync::Mutex<Option<Written>>>;
 
-/// The keys being saved in this process, each with the last write a waiting save builds on.
+/// The keys in use by this process's requests, each with the last write of it.
 #[derive(Default)]
 pub(crate) struct SaveChains {
     links: Mutex<HashMap<SessionKey, Link>>,
 }
 
+/// A session's place in its key's chain, held from its read to its end.
+pub(super) struct LinkHandle {
+    chains: Arc<SaveChains>,
+    key: SessionKey,
+    link: Link,
+}
+
 /// The right to save a key now, and the last write before this one.
 pub(super) struct ChainGuard<'a> {
-    chains: &'a SaveChains,
-    key: SessionKey,
-    last: OwnedMutexGuard<Option<Written>>,
+    last: MutexGuard<'a, Option<Written>>,
 }
 
 impl SaveChains {
@@ -46,39 +53,36 @@ impl SaveChains {
         self.links.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for the saves of `key` already under way in this process.
-    pub(super) async fn acquire(&self, key: &SessionKey) -> ChainGuard<'_> {
+    /// Joins the chain of `key`.
+    pub(super) fn join(self: &Arc<Self>, key: &SessionKey) -> LinkHandle {
         let link = Arc::clone(self.links().entry(key.clone()).or_default());
-        ChainGuard {
-            chains: self,
+        LinkHandle {
+            chains: Arc::clone(self),
             key: key.clone(),
-            last: link.lock_owned().await,
+            link,
         }
     }
 }
 
-impl ChainGuard<'_> {
-    /// What the previous save of this key wrote, if one did while this save waited.
-    pub(super) fn last(&self) -> Option<&Written> {
-        self.last.as_ref()
+impl LinkHandle {
+    /// Whether this is the chain of `key`.
+    pub(super) fn is_for(&self, key: &SessionKey) -> bool {
+        self.key == *key
     }
 
-    /// Records this save's write for the next one.
-    pub(super) fn wrote(&mut self, written: Written) {
-        *self.last = Some(written);
-    }
-
-    /// The key is gone from the store: the next save must not build on it.
-    pub(super) fn forget(&mut self) {
-        *self.last = None;
+    /// Waits for the saves of the key already under way in this process.
+    pub(super) async fn acquire(&self) -> ChainGuard<'_> {
+        ChainGuard {
+            last: self.link.lock().await,
+        }
     }
 }
 
-impl Drop for ChainGuard<'_> {
+impl Drop for LinkHandle {
     fn drop(&mut self) {
         let mut links = self.chains.links();
-        // Held by the map and this guard alone: nobody waits, so the entry goes (a later
-        // save of the key loads what was written, or loses a compare-and-swap and reloads).
+        // Held by the map and this handle alone: no request of this process uses the key
+        // any more, so the entry goes.
         if links
             .get(&self.key)
             .is_some_and(|link| Arc::strong_count(link) == 2)
@@ -88,34 +92,59 @@ impl Drop for ChainGuard<'_> {
     }
 }
 
+impl ChainGuard<'_> {
+    /// What the previous save of this key wrote, if one did.
+    pub(super) fn last(&self) -> Option<&Written> {
+        self.last.as_ref()
+    }
+
+    /// Records this save's write for the next one.
+    pub(super) fn wrote(&mut self, written: Written) {
+        *self.last = Some(written);
+    }
+
+    /// The key is gone from the store, or a write's outcome is unknown: the next save must
+    /// not build on it.
+    pub(super) fn forget(&mut self) {
+        *self.last = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_waiting_save_sees_the_previous_write_and_the_map_empties() {
-        let chains = SaveChains::default();
+        let chains = Arc::new(SaveChains::default());
         let key = SessionKey::generate().unwrap();
-        let mut first = chains.acquire(&key).await;
+        let (a, b) = (chains.join(&key), chains.join(&key));
+        let mut first = a.acquire().await;
         assert!(first.last().is_none());
-        let waiting = chains.acquire(&key);
-        let mut waiting = std::pin::pin!(waiting);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(waiting.as_mut().poll(&mut cx).is_pending());
-        first.wrote(Written {
-            version: Version::from_counter(7),
-            data: Arc::default(),
-        });
-        drop(first);
-        let second = match waiting.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(guard) => guard,
-            std::task::Poll::Pending => panic!("still waiting"),
-        };
-        assert_eq!(
-            second.last().map(|w| w.version.clone()),
-            Some(Version::from_counter(7))
-        );
-        drop(second);
+        {
+            let waiting = b.acquire();
+            let mut waiting = std::pin::pin!(waiting);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(waiting.as_mut().poll(&mut cx).is_pending());
+            first.wrote(Written {
+                version: Version::from_counter(7),
+                data: Arc::default(),
+            });
+            drop(first);
+            let second = match waiting.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(guard) => guard,
+                std::task::Poll::Pending => panic!("still waiting"),
+            };
+            assert_eq!(
+                second.last().map(|w| w.version.clone()),
+                Some(Version::from_counter(7))
+            );
+            drop(second);
+        }
+        // The write stays known while a session of the key is in use.
+        drop(a);
+        assert_eq!(chains.links().len(), 1);
+        drop(b);
         assert!(chains.links().is_empty());
     }
 }

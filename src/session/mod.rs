@@ -74,7 +74,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) config: Arc<SessionConfig>,
     /// This process's saves in progress, per key, for a store behind I/O.
-    chains: chain::SaveChains,
+    chains: Arc<chain::SaveChains>,
 }
 
 impl Shared {
@@ -83,7 +83,7 @@ impl Shared {
         Self {
             store: store.configured(&config),
             config,
-            chains: chain::SaveChains::default(),
+            chains: Arc::default(),
         }
     }
 }

@@ -154,7 +154,14 @@ impl Session {
         generation: u64,
         now: OffsetDateTime,
     ) -> Result<SessionKey, Error> {
-        let mut chain = self.shared().chains.acquire(&key).await;
+        let link = {
+            let mut state = self.state();
+            match state.link.take() {
+                Some(link) if link.is_for(&key) => link,
+                _ => self.shared().chains.join(&key),
+            }
+        };
+        let mut chain = link.acquire().await;
         let mut rebased = false;
         if let Some(last) = chain.last()
             && last.version != version
@@ -195,8 +202,12 @@ impl Session {
             version: version.clone(),
             data: Arc::clone(&data),
         });
+        drop(chain);
         let rebased_onto = rebased.then_some(&data);
-        Ok(self.saved(key, version, generation, rebased_onto, false))
+        let key = self.saved(key, version, generation, rebased_onto, false);
+        // Kept until the session ends: a later save of this request builds on this write.
+        self.state().link = Some(link);
+        Ok(key)
     }
 
     /// Records a successful save. `rebased_onto` is the data written when it was this
@@ -342,11 +353,15 @@ impl Session {
             }
             key
         };
+        // Joined before the read: a save of this process that finishes after it is then
+        // known to this session's save.
+        let link = self.shared().chains.join(&key);
         let loaded = self.shared().store.load(&key, self.limit()).await?;
         let record = self.acceptable(loaded);
         let mut state = self.state();
         if state.loaded.is_none() && state.fetched.is_none() {
             state.fetched = Some(record);
+            state.link = Some(link);
         }
         Ok(())
     }

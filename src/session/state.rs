@@ -34,6 +34,9 @@ pub(super) struct State {
     pub(super) changes: Changes,
     pub(super) accessed: bool,
     pub(super) modified: bool,
+    /// This session's place in its key's chain of saves (a store behind I/O), from the read
+    /// of its record on.
+    pub(super) link: Option<super::chain::LinkHandle>,
 }
 
 impl State {
