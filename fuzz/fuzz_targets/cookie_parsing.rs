@@ -63,13 +63,17 @@ fn fixture() -> &'static Fixture {
             .block_on(memory_store.put(&key, &record))
             .expect("the memory store accepts the record");
         // Long enough for the 2023 vectors of Django's test suite to load.
-        let cookie_store =
-            CookieStore::new(SECRET).with_cookie_age(time::Duration::weeks(52 * 100));
+        // The layer hands its cookie age to the store; the store used directly gets it too.
+        let config =
+            sessionbase::SessionConfig::default().with_cookie_age(time::Duration::weeks(52 * 100));
+        let cookie_store = CookieStore::new(SECRET).with_session_config(&config);
         Fixture {
             runtime,
             memory: SessionLayer::new(memory_store.clone()),
             memory_store,
-            cookie: SessionLayer::new(cookie_store.clone()),
+            cookie: SessionLayer::new(cookie_store.clone())
+                .with_config(config)
+                .expect("a valid configuration"),
             cookie_store,
             signer: Signer::new(SECRET, COOKIE_SALT),
         }
