@@ -60,8 +60,8 @@ use set_cookie::CookieTemplate;
 /// The store is read only when the handler extracts the [`Session`] (or
 /// `save_every_request` needs it). After the handler, as Django's `SessionMiddleware`: an
 /// emptied session's cookie is deleted; a modified one is saved and its cookie set (never on
-/// a 5xx); `Vary: Cookie` is added when the session was used. See the [module
-/// docs](self) for a request's whole path.
+/// a 5xx); `Vary: Cookie` is added when the session was used. The module docs of
+/// `src/middleware/mod.rs` follow a request's whole path.
 ///
 /// ```
 /// use axum::{Router, routing::get};
