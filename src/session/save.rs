@@ -7,6 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::Session;
+use super::chain::{LinkHandle, Written};
 use super::changes::Changes;
 use super::expiry::{created_at, is_acceptable, stored_expiry};
 use super::size::check_size;
@@ -111,7 +112,7 @@ impl Session {
 
     /// Writes what `plan` says and returns the key the cookie carries from now on.
     async fn execute(&self, plan: SavePlan, now: OffsetDateTime) -> Result<SessionKey, Error> {
-        let (key, data, version, generation) = match plan {
+        let (key, mut data, mut version, generation) = match plan {
             SavePlan::Create { data, generation } => {
                 let record = self.record(data, now)?;
                 let (key, version) = self.shared().store.create(&record, self.limit()).await?;
@@ -125,45 +126,15 @@ impl Session {
                 generation,
             } => (key, data, version, generation),
         };
-        if !self.shared().store.is_immediate() {
-            // Kept out of the immediate stores' future, which stays small.
-            return Box::pin(self.chained_update(key, data, version, generation, now)).await;
-        }
-        let record = self.record(Arc::clone(&data), now)?;
-        let store = &self.shared().store;
-        match store.save(&key, &record, &version, self.limit()).await? {
-            SaveOutcome::Saved { key, version } => {
-                Ok(self.saved(key, version, generation, None, false))
-            }
-            SaveOutcome::Gone => Err(Error::SessionInterrupted),
-            // Rare, and kept out of this future so that the common one stays small.
-            SaveOutcome::Conflict => {
-                let (key, version, data) = Box::pin(self.save_after_conflicts(key)).await?;
-                Ok(self.saved(key, version, generation, Some(&data), false))
-            }
-        }
-    }
-
-    /// An update on a store behind I/O: after the saves of the same key already under way
-    /// in this process, on top of what the last of them wrote (see `chain.rs`).
-    async fn chained_update(
-        &self,
-        key: SessionKey,
-        mut data: Data,
-        mut version: Version,
-        generation: u64,
-        now: OffsetDateTime,
-    ) -> Result<SessionKey, Error> {
-        let link = {
-            let mut state = self.state();
-            match state.link.take() {
-                Some(link) if link.is_for(&key) => link,
-                _ => self.shared().chains.join(&key),
-            }
+        // On a store behind I/O the update waits its turn behind this process's other saves
+        // of the key and builds on the last of them (see `chain.rs`).
+        let link = (!self.shared().store.is_immediate()).then(|| self.link_for(&key));
+        let mut chain = match &link {
+            Some(link) => Some(link.acquire().await),
+            None => None,
         };
-        let mut chain = link.acquire().await;
         let mut rebased = false;
-        if let Some(last) = chain.last()
+        if let Some(last) = chain.as_ref().and_then(|chain| chain.last())
             && last.version != version
         {
             let mut state = self.state();
@@ -174,40 +145,50 @@ impl Session {
         }
         let record = self.record(Arc::clone(&data), now)?;
         let store = &self.shared().store;
-        let (key, version, data) = match store.save(&key, &record, &version, self.limit()).await {
-            Ok(SaveOutcome::Saved { key, version }) => (key, version, data),
-            Ok(SaveOutcome::Gone) => {
-                chain.forget();
-                return Err(Error::SessionInterrupted);
-            }
+        let written = match store.save(&key, &record, &version, self.limit()).await {
+            Ok(SaveOutcome::Saved { key, version }) => Ok((key, version, data)),
+            Ok(SaveOutcome::Gone) => Err(Error::SessionInterrupted),
+            // Another process wrote. Rare, and kept out of this future so that the common one
+            // stays small; this process's next saves of the key wait meanwhile.
             Ok(SaveOutcome::Conflict) => {
-                // Another process wrote: reload, while this process's next saves wait.
                 rebased = true;
-                match self.save_after_conflicts(key).await {
-                    Ok(saved) => saved,
-                    Err(error) => {
-                        chain.forget();
-                        return Err(error);
-                    }
-                }
+                Box::pin(self.save_after_conflicts(key)).await
             }
+            Err(error) => Err(error),
+        };
+        let (key, version, data) = match written {
+            Ok(written) => written,
             Err(error) => {
-                // The write may or may not have happened: the next save must not build on a
-                // version that could be stale.
-                chain.forget();
+                // Gone, or an outcome unknown: the next save must not build on this key's
+                // last write.
+                if let Some(chain) = &mut chain {
+                    chain.forget();
+                }
                 return Err(error);
             }
         };
-        chain.wrote(super::chain::Written {
-            version: version.clone(),
-            data: Arc::clone(&data),
-        });
+        if let Some(chain) = &mut chain {
+            chain.wrote(Written {
+                version: version.clone(),
+                data: Arc::clone(&data),
+            });
+        }
         drop(chain);
-        let rebased_onto = rebased.then_some(&data);
-        let key = self.saved(key, version, generation, rebased_onto, false);
-        // Kept until the session ends: a later save of this request builds on this write.
-        self.state().link = Some(link);
+        let key = self.saved(key, version, generation, rebased.then_some(&data), false);
+        if let Some(link) = link {
+            // Kept until the session ends: a later save of this request builds on this write.
+            self.state().link = Some(link);
+        }
         Ok(key)
+    }
+
+    /// This session's place in the chain of `key`: the one it joined when it read the
+    /// record, or a new one.
+    fn link_for(&self, key: &SessionKey) -> LinkHandle {
+        match self.state().link.take() {
+            Some(link) if link.is_for(key) => link,
+            _ => self.shared().chains.join(key),
+        }
     }
 
     /// Records a successful save. `rebased_onto` is the data written when it was this

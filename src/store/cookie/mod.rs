@@ -214,9 +214,12 @@ impl SessionStore for CookieStore {
         true
     }
 
-    /// The cookie age and name come from the layer's configuration.
+    /// The cookie age and name come from the layer's configuration (a copy only when they
+    /// differ from the store's).
     fn configured(&self, config: &SessionConfig) -> Option<Self> {
-        Some(self.clone().with_session_config(config))
+        let inner = &self.inner;
+        let same = inner.cookie_age == config.cookie_age && inner.cookie_name == config.cookie_name;
+        (!same).then(|| self.clone().with_session_config(config))
     }
 
     /// Accepts values shaped like a signed value (`[A-Za-z0-9_\-.:]`, two `:` at least, at

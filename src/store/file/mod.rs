@@ -227,9 +227,12 @@ where
 }
 
 impl SessionStore for FileStore {
-    /// The prefix and the cookie age come from the layer's configuration.
+    /// The prefix and the cookie age come from the layer's configuration (a copy only when
+    /// they differ from the store's).
     fn configured(&self, config: &SessionConfig) -> Option<Self> {
-        Some(self.clone().with_session_config(config))
+        let inner = &self.inner;
+        let same = inner.prefix == config.cookie_name && inner.cookie_age == config.cookie_age;
+        (!same).then(|| self.clone().with_session_config(config))
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {

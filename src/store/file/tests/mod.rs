@@ -404,4 +404,6 @@ async fn the_prefix_and_cookie_age_follow_the_session_config() {
     let configured = dir.store().configured(session.config()).unwrap();
     assert_eq!(configured.prefix(), "sid");
     assert_eq!(configured.inner.cookie_age, time::Duration::hours(1));
+    // Already as configured: nothing to copy.
+    assert!(configured.configured(session.config()).is_none());
 }
