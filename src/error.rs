@@ -100,6 +100,27 @@ impl Error {
         Self::StoreUnavailable(cause.into())
     }
 
+    /// The same error again, for each of several requests that one failure ends (a group
+    /// of saves written together): the kind and the message are kept, a source becomes its
+    /// message.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::SessionInterrupted => Self::SessionInterrupted,
+            Self::StoreUnavailable(cause) => Self::unavailable(cause.to_string()),
+            Self::StoreTimeout(limit) => Self::StoreTimeout(*limit),
+            Self::Conflict(attempts) => Self::Conflict(*attempts),
+            Self::SessionTooLarge { limit } => Self::SessionTooLarge { limit: *limit },
+            Self::CookieTooLarge { size, limit } => Self::CookieTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            Self::MissingLayer => Self::MissingLayer,
+            Self::Config(message) => Self::Config(message.clone()),
+            Self::Store(cause) => Self::store(cause.to_string()),
+            other => Self::store(other.to_string()),
+        }
+    }
+
     /// The HTTP status the layer answers with when this error ends a request.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -14,7 +14,7 @@ use crate::store::Data;
 /// Keys are remembered by a 64-bit hash under a per-process random seed: recording one costs
 /// no allocation (the first few live inline), and a re-application finds the keys again in
 /// the maps it merges.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Changes {
     /// `clear` or `flush` ran: nothing stored before survives.
     cleared: bool,

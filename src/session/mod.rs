@@ -42,6 +42,7 @@ mod changes;
 mod dict;
 mod expiry;
 mod extract;
+mod group;
 mod recycle;
 mod save;
 mod size;
@@ -81,9 +82,9 @@ impl Shared {
     /// `store` as the sessions of `config` use it (see [`SessionStore::configured`]).
     pub(crate) fn new(store: Store, config: Arc<SessionConfig>) -> Self {
         Self {
+            chains: chain::SaveChains::of(store.identity(), &config),
             store: store.configured(&config),
             config,
-            chains: Arc::default(),
         }
     }
 }

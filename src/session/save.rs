@@ -7,7 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::Session;
-use super::chain::{LinkHandle, Written};
+use super::chain::LinkHandle;
 use super::changes::Changes;
 use super::expiry::{created_at, is_acceptable, stored_expiry};
 use super::size::check_size;
@@ -112,7 +112,7 @@ impl Session {
 
     /// Writes what `plan` says and returns the key the cookie carries from now on.
     async fn execute(&self, plan: SavePlan, now: OffsetDateTime) -> Result<SessionKey, Error> {
-        let (key, mut data, mut version, generation) = match plan {
+        let (key, data, version, generation) = match plan {
             SavePlan::Create { data, generation } => {
                 let record = self.record(data, now)?;
                 let (key, version) = self.shared().store.create(&record, self.limit()).await?;
@@ -126,75 +126,48 @@ impl Session {
                 generation,
             } => (key, data, version, generation),
         };
-        // On a store behind I/O the update waits its turn behind this process's other saves
-        // of the key and builds on the last of them (see `chain.rs`).
-        let link = (!self.shared().store.is_immediate()).then(|| self.link_for(&key));
-        let mut chain = match &link {
-            Some(link) => Some(link.acquire().await),
-            None => None,
-        };
-        let mut rebased = false;
-        if let Some(last) = chain.as_ref().and_then(|chain| chain.last())
-            && last.version != version
-        {
-            let mut state = self.state();
-            let mine = Arc::clone(state.data());
-            data = state.changes.apply(&last.data, &mine);
-            version = last.version.clone();
-            rebased = true;
+        if !self.shared().store.is_immediate() {
+            // Behind I/O, the update waits its turn behind this process's other saves of the
+            // key and is written together with them (see `chain.rs`).
+            return self
+                .update_in_group(key, data, version, generation, now)
+                .await;
         }
         let record = self.record(Arc::clone(&data), now)?;
         let store = &self.shared().store;
-        let written = match store.save(&key, &record, &version, self.limit()).await {
-            Ok(SaveOutcome::Saved { key, version }) => Ok((key, version, data)),
-            Ok(SaveOutcome::Gone) => Err(Error::SessionInterrupted),
-            // Another process wrote. Rare, and kept out of this future so that the common one
-            // stays small; this process's next saves of the key wait meanwhile.
-            Ok(SaveOutcome::Conflict) => {
-                rebased = true;
-                Box::pin(self.save_after_conflicts(key)).await
-            }
-            Err(error) => Err(error),
-        };
-        let (key, version, data) = match written {
-            Ok(written) => written,
-            Err(error) => {
-                // Gone, or an outcome unknown: the next save must not build on this key's
-                // last write.
-                if let Some(chain) = &mut chain {
-                    chain.forget();
+        let (key, version, written) =
+            match store.save(&key, &record, &version, self.limit()).await? {
+                SaveOutcome::Saved { key, version } => (key, version, None),
+                SaveOutcome::Gone => return Err(Error::SessionInterrupted),
+                // Another request wrote. Kept out of this future so that the common one stays
+                // small.
+                SaveOutcome::Conflict => {
+                    let rebuild = |fresh: &LoadedRecord| {
+                        let mut state = self.state();
+                        let mine = Arc::clone(state.data());
+                        Ok(state.changes.apply(&fresh.data, &mine))
+                    };
+                    let (key, version, data) =
+                        Box::pin(self.save_after_conflicts(key, rebuild)).await?;
+                    (key, version, Some(data))
                 }
-                return Err(error);
-            }
-        };
-        if let Some(chain) = &mut chain {
-            chain.wrote(Written {
-                version: version.clone(),
-                data: Arc::clone(&data),
-            });
-        }
-        drop(chain);
-        let key = self.saved(key, version, generation, rebased.then_some(&data), false);
-        if let Some(link) = link {
-            // Kept until the session ends: a later save of this request builds on this write.
-            self.state().link = Some(link);
-        }
-        Ok(key)
+            };
+        Ok(self.saved(key, version, generation, written.as_ref(), false))
     }
 
     /// This session's place in the chain of `key`: the one it joined when it read the
     /// record, or a new one.
-    fn link_for(&self, key: &SessionKey) -> LinkHandle {
+    pub(super) fn link_for(&self, key: &SessionKey) -> LinkHandle {
         match self.state().link.take() {
             Some(link) if link.is_for(key) => link,
             _ => self.shared().chains.join(key),
         }
     }
 
-    /// Records a successful save. `rebased_onto` is the data written when it was this
-    /// request's changes re-applied to a newer record; `created` sets `modified`, as Django's
-    /// `create()` does.
-    fn saved(
+    /// Records a successful save. `rebased_onto` is the data written when it was not this
+    /// session's own (its changes re-applied to a newer record, or written together with
+    /// other requests' changes); `created` sets `modified`, as Django's `create()` does.
+    pub(super) fn saved(
         &self,
         key: SessionKey,
         version: Version,
@@ -205,9 +178,14 @@ impl Session {
         let mut state = self.state();
         state.modified |= created;
         if let Some(written) = rebased_onto {
-            let mine = Arc::clone(state.data());
-            let merged = state.changes.apply(written, &mine);
-            state.loaded = Some(merged);
+            let loaded = if state.changes.generation == generation {
+                Arc::clone(written)
+            } else {
+                // Changed again while the save ran: those changes stay on top.
+                let mine = Arc::clone(state.data());
+                state.changes.apply(written, &mine)
+            };
+            state.loaded = Some(loaded);
         }
         state.key = Some(key.clone());
         state.version = version;
@@ -217,12 +195,14 @@ impl Session {
         key
     }
 
-    /// After a lost race: reload, re-apply this request's changes and save again, at once
-    /// for the first few losses and then pausing a little longer each time. Returns what was
-    /// written: the key, its version and the data.
-    async fn save_after_conflicts(
+    /// After a lost race: reload, rebuild the data to write on top of the fresh record
+    /// (`rebuild` re-applies the changes of the save, or of the group of saves) and save
+    /// again, at once for the first few losses and then pausing a little longer each time.
+    /// Returns what was written: the key, its version and the data.
+    pub(super) async fn save_after_conflicts(
         &self,
         key: SessionKey,
+        mut rebuild: impl FnMut(&LoadedRecord) -> Result<Data, Error>,
     ) -> Result<(SessionKey, Version, Data), Error> {
         let store = &self.shared().store;
         for conflicts in 1..MAX_SAVE_ATTEMPTS {
@@ -238,11 +218,7 @@ impl Session {
             else {
                 return Err(Error::SessionInterrupted);
             };
-            let data = {
-                let mut state = self.state();
-                let mine = Arc::clone(state.data());
-                state.changes.apply(&fresh.data, &mine)
-            };
+            let data = rebuild(&fresh)?;
             // After a pause: the expiry counts from now.
             let now = OffsetDateTime::now_utc();
             let record = self.record(Arc::clone(&data), now)?;
@@ -352,13 +328,13 @@ impl Session {
     }
 
     /// The `store_timeout` every store call is bounded by.
-    fn limit(&self) -> Option<std::time::Duration> {
+    pub(super) fn limit(&self) -> Option<std::time::Duration> {
         self.config().store_timeout
     }
 
     /// The record a save writes: `data` and its expiry date as of now. Fails with
     /// [`Error::SessionTooLarge`] beyond `max_session_size`.
-    fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
+    pub(super) fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
         let config = self.config();
         if let Some(limit) = config.max_session_size {
             check_size(&data, limit)?;

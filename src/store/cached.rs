@@ -194,6 +194,11 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
         self.persistent.parse_key(cookie_value)
     }
 
+    /// Clones share both stores.
+    fn identity(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.persistent) as usize)
+    }
+
     /// Both stores as the layer's configuration needs them.
     fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
         let cache = self.cache.configured(config);

@@ -76,6 +76,11 @@ impl<P: SessionStore, C: SessionStore> SessionStore for CachedDbStore<P, C> {
         self.table.parse_key(cookie_value)
     }
 
+    /// Clones share both stores.
+    fn identity(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.table) as usize)
+    }
+
     /// Both stores as the layer's configuration needs them.
     fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
         let table = self.table.configured(config);

@@ -45,6 +45,11 @@ impl Store {
         }
     }
 
+    /// The store's [`SessionStore::identity`].
+    pub(crate) fn identity(&self) -> Option<usize> {
+        self.store.identity()
+    }
+
     /// Whether every call completes when first polled.
     pub(crate) fn is_immediate(&self) -> bool {
         self.immediate
@@ -147,6 +152,7 @@ async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) ->
 trait DynStore: Send + Sync + 'static {
     fn configured(&self, config: &SessionConfig) -> Option<Arc<dyn DynStore>>;
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
+    fn identity(&self) -> Option<usize>;
     fn load<'a>(
         &'a self,
         key: &'a SessionKey,
@@ -189,6 +195,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         SessionStore::parse_key(self, cookie_value)
+    }
+    fn identity(&self) -> Option<usize> {
+        SessionStore::identity(self)
     }
     fn load<'a>(
         &'a self,

@@ -336,6 +336,17 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
+    /// An identity this store shares with its clones and with no other store: two handles
+    /// with the same identity reach the same records. Sessions made by
+    /// [`Session::new`](crate::Session::new) or [`Session::load`](crate::Session::load)
+    /// from such handles (with one `Arc<SessionConfig>`) then queue their saves of a key
+    /// together and write them in groups, as the sessions of one layer do, instead of
+    /// racing each other's compare-and-swap. The default, `None`, is always correct: those
+    /// sessions then only ever race.
+    fn identity(&self) -> Option<usize> {
+        None
+    }
+
     /// The record for `key`, or `None` when it is missing or expired.
     fn load(
         &self,
@@ -378,6 +389,12 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     fn configured(&self, config: &SessionConfig) -> Option<Self> {
         (**self).configured(config).map(Arc::new)
+    }
+    /// The inner store's identity, or else this `Arc`'s: its clones share the store.
+    fn identity(&self) -> Option<usize> {
+        (**self)
+            .identity()
+            .or(Some(Arc::as_ptr(self).cast::<()>() as usize))
     }
     fn load(
         &self,

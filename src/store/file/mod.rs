@@ -235,6 +235,11 @@ impl SessionStore for FileStore {
         (!same).then(|| self.clone().with_session_config(config))
     }
 
+    /// Clones share the directory and the settings.
+    fn identity(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.inner) as usize)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let inner = Arc::clone(&self.inner);
         let file_name = inner.file_name(key)?;

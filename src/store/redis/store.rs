@@ -26,6 +26,11 @@ fn ttl_ms(expiry_date: OffsetDateTime) -> i64 {
 }
 
 impl SessionStore for RedisStore {
+    /// Clones share the connection and the prefix (a new prefix is a new allocation).
+    fn identity(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.prefix).cast::<u8>() as usize)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let stored: Option<Vec<u8>> = self
             .query(redis::cmd("GET").arg(self.redis_key(key)))

@@ -139,6 +139,13 @@ struct Shared {
     codec: Codec,
 }
 
+impl<B: Backend> SqlCore<B> {
+    /// Shared by the clones of this store only (a new table setting makes a new `Shared`).
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+}
+
 impl<B: Backend> Clone for SqlCore<B> {
     fn clone(&self) -> Self {
         Self {
@@ -351,6 +358,11 @@ macro_rules! sql_store {
         }
 
         impl $crate::store::SessionStore for $store {
+            /// Clones share the pool and the table.
+            fn identity(&self) -> Option<usize> {
+                Some(self.core.identity())
+            }
+
             async fn load(
                 &self,
                 key: &$crate::SessionKey,
