@@ -160,7 +160,7 @@ impl LinkHandle {
     /// Queues a save of the key: it leads a group at once when no write is under way, and
     /// otherwise waits to be answered by a group, or to lead the next one.
     pub(super) async fn enter(&self, member: Member) -> Turn<'_> {
-        let waiting = {
+        let mut waiting = {
             let mut state = self.link.state();
             if !state.writing {
                 state.writing = true;
@@ -168,11 +168,14 @@ impl LinkHandle {
                 drop(state);
                 return Turn::Lead(Group::new(&self.link, last, member, Vec::new()));
             }
-            let (reply, waiting) = oneshot::channel();
+            let (reply, answer) = oneshot::channel();
             state.queue.push(Waiting { member, reply });
-            waiting
+            Answer {
+                link: &self.link,
+                answer,
+            }
         };
-        match waiting.await {
+        match (&mut waiting.answer).await {
             Ok(Reply::Done(outcome)) => Turn::Done(outcome),
             Ok(Reply::Lead(member, riders)) => {
                 let last = self.link.state().last.clone();
@@ -180,6 +183,22 @@ impl LinkHandle {
             }
             // Every sender is answered or handed on before it drops (`Group::drop`).
             Err(_) => Turn::Done(Err(Error::store("a grouped session save was abandoned"))),
+        }
+    }
+}
+
+/// What a queued save waits for. Dropped unanswered (its request was cancelled), it refuses
+/// any answer from then on, and hands on a turn to lead that reached it too late.
+struct Answer<'a> {
+    link: &'a Link,
+    answer: oneshot::Receiver<Reply>,
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        self.answer.close();
+        if let Ok(Reply::Lead(_, riders)) = self.answer.try_recv() {
+            hand_on(&mut self.link.state(), riders);
         }
     }
 }
@@ -384,7 +403,34 @@ mod tests {
             panic!("the waiting save leads after the cancelled one")
         };
         assert!(group.last().is_none());
-        assert!(group.finish(None, Vec::new()).is_err(), "nothing was written");
+        assert!(
+            group.finish(None, Vec::new()).is_err(),
+            "nothing was written"
+        );
+        assert!(!a.link.state().writing);
+    }
+
+    #[tokio::test]
+    async fn a_save_cancelled_as_its_turn_to_lead_arrives_hands_it_on() {
+        let chains = Arc::new(SaveChains::default());
+        let key = SessionKey::generate().unwrap();
+        let (a, b, c) = (chains.join(&key), chains.join(&key), chains.join(&key));
+        let Turn::Lead(first) = a.enter(member(0)).await else {
+            panic!("the first save leads")
+        };
+        let second = Box::pin(b.enter(member(1)));
+        let third = c.enter(member(2));
+        let (mut second, mut third) = (second, pin!(third));
+        assert!(poll(second.as_mut()).is_pending());
+        assert!(poll(third.as_mut()).is_pending());
+        assert!(first.finish(Some(Ok(written(1, &key))), Vec::new()).is_ok());
+        // The second save's turn was sent; its request goes away before it reads it.
+        drop(second);
+        let Poll::Ready(Turn::Lead(group)) = poll(third.as_mut()) else {
+            panic!("the turn reaches the third save")
+        };
+        assert_eq!(group.members().len(), 1);
+        assert!(group.finish(Some(Ok(written(2, &key))), Vec::new()).is_ok());
         assert!(!a.link.state().writing);
     }
 }
