@@ -2,7 +2,8 @@
 //! HTTP, each incrementing its own counter in the same session, as a single-page app firing
 //! parallel requests with one cookie does. Reported per store: requests/s, p50 and p99, and
 //! how many increments the session kept; then 200 concurrent writers on one session through
-//! the `Session` API, timed. sessionbase on memory, file, Redis (`REDIS_URL`) and PostgreSQL
+//! the `Session` API, timed. Each server-side store also runs the first scenario on two
+//! instances of the app (each with its own store connection), connections alternating. sessionbase on memory, file, Redis (`REDIS_URL`) and PostgreSQL
 //! (`DATABASE_URL`); tower-sessions 0.15 on its memory store as the peer (its Redis and
 //! PostgreSQL stores need their own cargo projects, see issue #12 part 4). Writes
 //! `contention.md` into the results directory, which `benches/report.rs` includes.
@@ -114,7 +115,17 @@ struct Outcome {
 }
 
 async fn run(contender: &str, app: Router) -> Outcome {
-    let base = serve(app).await;
+    run_instances(contender, vec![app]).await
+}
+
+/// The scenario on several instances of the app (each its own layer, with its own store
+/// connection and queue of saves): connection `i` talks to instance `i % n`.
+async fn run_instances(contender: &str, apps: Vec<Router>) -> Outcome {
+    let mut bases = Vec::new();
+    for app in apps {
+        bases.push(serve(app).await);
+    }
+    let base = bases[0].clone();
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -136,7 +147,7 @@ async fn run(contender: &str, app: Router) -> Outcome {
         })
         .expect("a session cookie")
         .to_owned();
-    run_at(contender, &base, &cookie).await
+    run_at(contender, &bases, &cookie).await
 }
 
 /// tower-sessions 0.14 with its Redis store, from `benches/ts_redis_server` (named by
@@ -166,7 +177,7 @@ async fn tower_sessions_redis() -> Option<Outcome> {
         .to_owned();
     let outcome = run_at(
         "tower-sessions, Redis (its own process, 1 worker)",
-        &format!("http://127.0.0.1:{port}"),
+        &[format!("http://127.0.0.1:{port}")],
         &cookie,
     )
     .await;
@@ -175,12 +186,12 @@ async fn tower_sessions_redis() -> Option<Outcome> {
     Some(outcome)
 }
 
-async fn run_at(contender: &str, base: &str, cookie: &str) -> Outcome {
+async fn run_at(contender: &str, bases: &[String], cookie: &str) -> Outcome {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client");
-    let (base, cookie) = (base.to_owned(), cookie.to_owned());
+    let (base, cookie) = (bases[0].clone(), cookie.to_owned());
     let began = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..CONNECTIONS {
@@ -189,7 +200,7 @@ async fn run_at(contender: &str, base: &str, cookie: &str) -> Outcome {
             .no_proxy()
             .build()
             .expect("client");
-        let (base, cookie) = (base.clone(), cookie.clone());
+        let (base, cookie) = (bases[i % bases.len()].clone(), cookie.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(REQUESTS_PER_CONNECTION as usize);
             let mut errors = 0;
@@ -310,12 +321,31 @@ fn main() {
         outcomes.push(run("sessionbase, memory", sessionbase_app(sessionbase::MemoryStore::new())).await);
         outcomes.push(run("tower-sessions, memory", tower_sessions_app()).await);
         outcomes.push(run("sessionbase, file", sessionbase_app(file.clone())).await);
+        if let Ok(other) = sessionbase::FileStore::new(&dir) {
+            let apps = vec![sessionbase_app(file.clone()), sessionbase_app(other)];
+            outcomes.push(run_instances("sessionbase, file, two instances", apps).await);
+        }
         if let Some(redis) = &redis {
             outcomes.push(run("sessionbase, Redis", sessionbase_app(redis.clone())).await);
             outcomes.extend(tower_sessions_redis().await);
+            if let Ok(url) = std::env::var("REDIS_URL") {
+                // A second instance: its own connection (a store of its own, not a clone).
+                if let Ok(other) = sessionbase::RedisStore::connect(&url).await {
+                    let other = other.with_prefix(redis.prefix().to_owned());
+                    let apps = vec![sessionbase_app(redis.clone()), sessionbase_app(other)];
+                    outcomes.push(run_instances("sessionbase, Redis, two instances", apps).await);
+                }
+            }
         }
-        if let Some((pg, _)) = &postgres {
+        if let Some((pg, table)) = &postgres {
             outcomes.push(run("sessionbase, PostgreSQL", sessionbase_app(pg.clone())).await);
+            if let Ok(url) = std::env::var("DATABASE_URL")
+                && let Ok(other) = sessionbase::PostgresStore::connect(&url).await
+                && let Ok(other) = other.with_table(table)
+            {
+                let apps = vec![sessionbase_app(pg.clone()), sessionbase_app(other)];
+                outcomes.push(run_instances("sessionbase, PostgreSQL, two instances", apps).await);
+            }
         }
 
         let mut writer_rows = vec![

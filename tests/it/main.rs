@@ -32,6 +32,7 @@ mod extensions;
 mod faults;
 mod hostile;
 mod http;
+mod load;
 mod multi_instance_postgres;
 mod multi_instance_redis;
 mod postgres_store;
