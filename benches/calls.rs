@@ -6,7 +6,8 @@
 //!   the bare router, sessionbase and tower-sessions;
 //! - **network round trips** per request to Redis and PostgreSQL, through a counting proxy
 //!   between the store and the server (the commands or protocol messages are named too),
-//!   for sessionbase's `RedisStore` and `PostgresStore` and, when `TS_REDIS_SERVER` names
+//!   for sessionbase's `RedisStore` and `PostgresStore` (also in issue #12's scenario f: c
+//!   with `save_every_request`) and, when `TS_REDIS_SERVER` names
 //!   the binary of `benches/ts_redis_server`, for tower-sessions' Redis store;
 //! - **instructions** per request (callgrind, when `valgrind` is installed and
 //!   `SESSIONBASE_BENCH_CALLGRIND` is not `0`): exact and repeatable, unlike time.
@@ -304,12 +305,14 @@ async fn count_through_proxy<S: SessionStore + Clone>(
 ) -> Value {
     const N: u64 = 20;
     let calls = Arc::new(Calls::default());
-    let app = common::sessionbase_router(Counting {
+    let counting = Counting {
         inner: store,
         calls: Arc::clone(&calls),
-    });
+    };
     let mut out = serde_json::Map::new();
-    for scenario in Scenario::ALL {
+    // f (issue #12) on its own layer: `save_every_request`.
+    for scenario in Scenario::ALL.into_iter().chain([Scenario::F]) {
+        let app = common::sessionbase_router_for(counting.clone(), scenario);
         let cookie = common::new_session(&app).await;
         common::check(Contender::Sessionbase, scenario, &app, &cookie).await;
         drive(&app, requests(scenario, &cookie, 3)).await;

@@ -1,20 +1,25 @@
 //! Over loopback HTTP (issue #5, benchmark 2): a real server per contender and `wrk` as the
-//! load generator, for scenarios a, c, d and e on in-memory stores, and c and d on Redis
-//! (sessionbase's `RedisStore` against tower-sessions 0.14 with tower-sessions-redis-store
-//! 0.16, built from `benches/ts_redis_server` and named by `TS_REDIS_SERVER`).
+//! load generator, for scenarios a, c, d and e on in-memory stores, and c, d and f on Redis
+//! and PostgreSQL (`http/stores.rs`: sessionbase's stores against tower-sessions 0.14 with
+//! its Redis and sqlx stores, built from `benches/ts_redis_server` and `benches/ts_pg_server`
+//! and named by `TS_REDIS_SERVER` and `TS_PG_SERVER`).
 //!
-//! Each server is this binary in `serve` mode (or the tower-sessions Redis binary), a
+//! Each server is this binary in `serve` mode (or a tower-sessions binary), a
 //! one-worker Tokio runtime pinned to CPU 0; `wrk` (one thread) is pinned to CPU 1. Every
 //! server of a scenario starts first and runs a warm-up; then the contenders take turns, one
 //! `wrk` run each, for several rounds (A B C, C B A, A B C …) so that drift of the machine
-//! falls on all of them alike. Requests of b, c and d rotate over 1,000 sessions created
+//! falls on all of them alike. Requests of b, c, d and f rotate over 1,000 sessions created
 //! beforehand through the server's own router, so that concurrent requests never share one.
+//! Besides requests/s and wrk's latencies, each run records the server process's CPU time
+//! (utime + stime from `/proc/PID/stat`) per request.
 //!
 //! `cargo bench --all-features --bench http` writes `target/bench-results/http.json`.
 //! Knobs: `SESSIONBASE_BENCH_HTTP_SECS` (per run, default 2), `SESSIONBASE_BENCH_HTTP_ROUNDS`
 //! (default 4), `SESSIONBASE_BENCH_HTTP_CONNECTIONS` (default 32).
 
 mod common;
+#[path = "http/stores.rs"]
+mod stores;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -67,37 +72,36 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[cfg(feature = "redis")]
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
-}
-
-/// `http serve CONTENDER COOKIES_FILE [REDIS_PREFIX]`: the server side.
-fn serve(contender: &str, cookies_file: &Path, prefix: Option<&str>) {
+/// `http serve CONTENDER COOKIES_FILE [STORE_NAME]`: the server side. STORE_NAME is the
+/// Redis key prefix or the PostgreSQL table of a store contender; `BENCH_SESSIONS` sessions
+/// (default 1,000) are created; `BENCH_SAVE_EVERY_REQUEST=1` configures scenario f.
+fn serve(contender: &str, cookies_file: &Path, store_name: Option<&str>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
+    let sessions: usize = env_or("BENCH_SESSIONS", SESSIONS);
+    let scenario = if std::env::var("BENCH_SAVE_EVERY_REQUEST").as_deref() == Ok("1") {
+        Scenario::F
+    } else {
+        Scenario::C
+    };
     runtime.block_on(async move {
-        #[cfg(not(feature = "redis"))]
-        let _ = prefix;
-        let (app, kind): (Router, Contender) = match contender {
-            #[cfg(feature = "redis")]
-            "sessionbase-redis" => {
-                let store = sessionbase::RedisStore::connect(&redis_url())
-                    .await
-                    .expect("connect to Redis")
-                    .with_prefix(prefix.expect("a Redis key prefix"));
-                (common::sessionbase_router(store), Contender::Sessionbase)
-            }
-            name => {
-                let c = Contender::from_name(name).expect("contender");
-                (c.router(), c)
-            }
-        };
+        let (app, kind): (Router, Contender) =
+            match stores::router(contender, store_name, scenario).await {
+                Some(app) => (app, Contender::Sessionbase),
+                None if contender == "sessionbase" => (
+                    common::sessionbase_router_for(sessionbase::MemoryStore::new(), scenario),
+                    Contender::Sessionbase,
+                ),
+                None => {
+                    let c = Contender::from_name(contender).expect("contender");
+                    (c.router(), c)
+                }
+            };
         let mut cookies = String::new();
-        for _ in 0..SESSIONS {
+        for _ in 0..sessions {
             cookies.push_str(&common::cookie_for(kind, &app).await);
             cookies.push('\n');
         }
@@ -169,7 +173,7 @@ fn check(runtime: &tokio::runtime::Runtime, server: &Server, scenario: Scenario)
         scenario.sends_cookie().then_some(cookie),
     ));
     assert_eq!(status, 200, "{} in scenario {}", server.name, scenario.id());
-    let writes = server.name != "bare" && matches!(scenario, Scenario::D | Scenario::E);
+    let writes = server.name != "bare" && scenario.writes();
     assert_eq!(
         set_cookie.is_some(),
         writes,
@@ -184,6 +188,18 @@ struct Load {
     secs: u64,
     connections: u32,
     pin: bool,
+    /// Clock ticks per second of `/proc/PID/stat`'s times.
+    clock_ticks: f64,
+}
+
+/// utime + stime of process `pid`, in clock ticks (every thread's, children excluded).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 impl Load {
@@ -200,7 +216,9 @@ impl Load {
         } else {
             command.env_remove("WRK_COOKIES");
         }
+        let cpu_before = cpu_ticks(server.child.id());
         let output = command.output().expect("run wrk");
+        let cpu_after = cpu_ticks(server.child.id());
         assert!(output.status.success(), "wrk failed: {output:?}");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let line = stdout
@@ -218,10 +236,17 @@ impl Load {
             server.name,
             scenario.id()
         );
+        let cpu_us = match (cpu_before, cpu_after) {
+            (Some(a), Some(b)) if requests > 0.0 => {
+                json!((b - a) as f64 / self.clock_ticks * 1e6 / requests)
+            }
+            _ => Value::Null,
+        };
         json!({
             "rps": requests / duration,
             "p50_us": r["p50_us"],
             "p99_us": r["p99_us"],
+            "cpu_us": cpu_us,
         })
     }
 }
@@ -258,15 +283,21 @@ fn compare(load: &Load, rounds: usize, servers: &[&Server], scenario: Scenario) 
     let mut out = serde_json::Map::new();
     for (server, runs) in servers.iter().zip(samples) {
         let pick = |k: &str| median(runs.iter().filter_map(|r| r[k].as_f64()).collect());
+        let cpu = pick("cpu_us");
         out.insert(
             server.name.into(),
-            json!({ "rps": pick("rps"), "p99_us": pick("p99_us"), "p50_us": pick("p50_us"), "runs": runs }),
+            json!({
+                "rps": pick("rps"), "p99_us": pick("p99_us"), "p50_us": pick("p50_us"),
+                "cpu_us": if cpu.is_finite() { json!(cpu) } else { Value::Null },
+                "runs": runs,
+            }),
         );
         eprintln!(
-            "  {:<22} {:>10.0} req/s  p99 {:>6.0} µs",
+            "  {:<24} {:>10.0} req/s  p99 {:>6.0} µs  CPU {:>5.1} µs/req",
             server.name,
             pick("rps"),
-            pick("p99_us")
+            pick("p99_us"),
+            cpu
         );
     }
     Value::Object(out)
@@ -305,6 +336,7 @@ fn main() {
         secs: env_or("SESSIONBASE_BENCH_HTTP_SECS", 2),
         connections: env_or("SESSIONBASE_BENCH_HTTP_CONNECTIONS", 32),
         pin,
+        clock_ticks: clock_ticks(),
     };
     let rounds: usize = env_or("SESSIONBASE_BENCH_HTTP_ROUNDS", 4);
     let exe = std::env::current_exe().expect("own path");
@@ -354,86 +386,25 @@ fn main() {
         );
     }
     out.insert("memory".into(), Value::Object(memory));
-    out.insert("redis".into(), redis(&load, rounds, &runtime, &serve_cmd));
+    out.insert(
+        "redis".into(),
+        stores::redis(&load, rounds, &runtime, &serve_cmd),
+    );
+    out.insert(
+        "postgres".into(),
+        stores::postgres(&load, rounds, &runtime, &serve_cmd),
+    );
     let text = serde_json::to_string_pretty(&Value::Object(out)).expect("json");
     std::fs::write(&result_path, text).expect("write http.json");
     eprintln!("wrote {}", result_path.display());
 }
 
-#[cfg(feature = "redis")]
-fn redis(
-    load: &Load,
-    rounds: usize,
-    runtime: &tokio::runtime::Runtime,
-    serve_cmd: ServeCmd<'_>,
-) -> Value {
-    let url = redis_url();
-    let (upstream, _) = common::proxy::split_url(&url);
-    if std::net::TcpStream::connect_timeout(&upstream, std::time::Duration::from_secs(1)).is_err() {
-        return json!({ "skipped": format!("Redis not reachable at {url}") });
-    }
-    let Some(ts_binary) = std::env::var_os("TS_REDIS_SERVER") else {
-        return json!({ "skipped": "TS_REDIS_SERVER not set (benches/report.sh builds and sets it)" });
-    };
-    let prefix = format!("sessionbase-bench-http-{}:", std::process::id());
-    let dir = common::results_dir();
-    let mut out = serde_json::Map::new();
-    let ts_cookies = dir.join("http-tower-sessions-redis.cookies");
-    for scenario in [Scenario::C, Scenario::D] {
-        let (bare_cmd, bare_cookies) = serve_cmd("bare", &[]);
-        let (sb_cmd, sb_cookies) = serve_cmd("sessionbase-redis", &[&prefix]);
-        let mut ts_cmd = pinned("0", Path::new(&ts_binary), load.pin);
-        ts_cmd
-            .arg(&ts_cookies)
-            .arg(SESSIONS.to_string())
-            .env("REDIS_URL", &url);
-        let servers = [
-            start("bare", bare_cmd, bare_cookies),
-            start("sessionbase-redis", sb_cmd, sb_cookies),
-            start("tower-sessions-redis", ts_cmd, ts_cookies.clone()),
-        ];
-        for server in &servers {
-            check(runtime, server, scenario);
-        }
-        eprintln!(
-            "Redis, scenario {} ({})",
-            scenario.id(),
-            scenario.describe()
-        );
-        let refs: Vec<&Server> = servers.iter().collect();
-        out.insert(scenario.id().into(), compare(load, rounds, &refs, scenario));
-        drop(servers);
-        // tower-sessions keys are the bare session ids; sessionbase's carry the prefix.
-        let ids: Vec<String> = std::fs::read_to_string(&ts_cookies)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(_, v)| v.to_owned()))
-            .collect();
-        runtime.block_on(cleanup(&url, &prefix, ids));
-    }
-    Value::Object(out)
-}
-
-#[cfg(feature = "redis")]
-async fn cleanup(url: &str, prefix: &str, mut keys: Vec<String>) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let prefixed: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    keys.extend(prefixed);
-    for chunk in keys.chunks(500) {
-        let _: Result<i64, _> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
-    }
-}
-
-#[cfg(not(feature = "redis"))]
-fn redis(_: &Load, _: usize, _: &tokio::runtime::Runtime, _: ServeCmd<'_>) -> Value {
-    json!({ "skipped": "built without the redis feature" })
+/// `getconf CLK_TCK` (the unit of `/proc/PID/stat`'s times), 100 when it does not answer.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }

@@ -6,7 +6,7 @@
 # Needs: cargo; wrk (installed from Debian when missing); valgrind for instruction counts
 # (optional); Redis at REDIS_URL and PostgreSQL at DATABASE_URL for the round-trip and Redis
 # benchmarks (started like .ci/run does when installed but down; skipped and said so when
-# unreachable). Measurement takes about 6 minutes on 2 cores; a cold build adds a few.
+# unreachable). Measurement takes about 9 minutes on 2 cores; a cold build adds a few.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,11 +35,14 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q \
 fi
 
 build_start=$(date +%s)
-step "build (sessionbase's benches, all features; benches/ts_redis_server)"
+step "build (sessionbase's benches, all features; benches/ts_redis_server, benches/ts_pg_server)"
 cargo bench --all-features --no-run
 CARGO_TARGET_DIR="$PWD/target/ts_redis_server" \
   cargo build --release --manifest-path benches/ts_redis_server/Cargo.toml
 export TS_REDIS_SERVER="$PWD/target/ts_redis_server/release/ts-redis-server"
+CARGO_TARGET_DIR="$PWD/target/ts_pg_server" \
+  cargo build --release --manifest-path benches/ts_pg_server/Cargo.toml
+export TS_PG_SERVER="$PWD/target/ts_pg_server/release/ts-pg-server"
 build_end=$(date +%s)
 
 run_start=$(date +%s)

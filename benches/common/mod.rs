@@ -11,6 +11,9 @@
 //! | `/c` | reads `counter` | c |
 //! | `/d` | reads `counter`, stores `counter + 1` | d |
 //! | `/e` | inserts `user_id = 42` | e (no cookie: a new session) |
+//!
+//! Scenario f (issue #12) is c with a save on every request: the same `/c`, with
+//! sessionbase's `save_every_request` and tower-sessions' `with_always_save(true)`.
 
 // Helpers shared by several binaries: `pub` so each can use them.
 #![allow(unreachable_pub)]
@@ -40,10 +43,15 @@ pub enum Scenario {
     D,
     /// The handler inserts into a new session (no cookie in, Set-Cookie out).
     E,
+    /// c with a save on every request (rolling sessions: `save_every_request`).
+    F,
 }
 
 impl Scenario {
+    /// Issue #5's scenarios, on the default configuration.
     pub const ALL: [Scenario; 5] = [Self::A, Self::B, Self::C, Self::D, Self::E];
+    /// The scenarios of the production-store comparisons (issue #12).
+    pub const STORES: [Scenario; 3] = [Self::C, Self::D, Self::F];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -52,11 +60,15 @@ impl Scenario {
             Self::C => "c",
             Self::D => "d",
             Self::E => "e",
+            Self::F => "f",
         }
     }
 
     pub fn from_id(id: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.id() == id)
+        Self::ALL
+            .into_iter()
+            .chain([Self::F])
+            .find(|s| s.id() == id)
     }
 
     pub fn describe(self) -> &'static str {
@@ -66,13 +78,14 @@ impl Scenario {
             Self::C => "read one value of an existing session",
             Self::D => "increment a counter (load, save, Set-Cookie)",
             Self::E => "insert into a new session (create, Set-Cookie)",
+            Self::F => "read one value, save every request (load, save, Set-Cookie)",
         }
     }
 
     pub fn path(self) -> &'static str {
         match self {
             Self::A | Self::B => "/a",
-            Self::C => "/c",
+            Self::C | Self::F => "/c",
             Self::D => "/d",
             Self::E => "/e",
         }
@@ -80,7 +93,17 @@ impl Scenario {
 
     /// Whether the request carries the cookie of an existing session.
     pub fn sends_cookie(self) -> bool {
-        matches!(self, Self::B | Self::C | Self::D)
+        matches!(self, Self::B | Self::C | Self::D | Self::F)
+    }
+
+    /// Whether a session layer saves and sends `Set-Cookie` in this scenario.
+    pub fn writes(self) -> bool {
+        matches!(self, Self::D | Self::E | Self::F)
+    }
+
+    /// Whether the layer saves every request (`save_every_request`, `with_always_save`).
+    pub fn saves_every_request(self) -> bool {
+        self == Self::F
     }
 
     /// The request of this scenario (`cookie` is `name=value`, used when the scenario sends
@@ -193,6 +216,20 @@ fn sessionbase_routes() -> Router {
 /// sessionbase's layer, with Django's default settings, on `store`.
 pub fn sessionbase_router<S: sessionbase::SessionStore>(store: S) -> Router {
     sessionbase_routes().layer(sessionbase::SessionLayer::new(store))
+}
+
+/// sessionbase's layer on `store` as `scenario` configures it: Django's defaults, plus
+/// `save_every_request` in f.
+pub fn sessionbase_router_for<S: sessionbase::SessionStore>(
+    store: S,
+    scenario: Scenario,
+) -> Router {
+    let config = sessionbase::SessionConfig::default()
+        .with_save_every_request(scenario.saves_every_request());
+    let layer = sessionbase::SessionLayer::new(store)
+        .with_config(config)
+        .expect("a valid configuration");
+    sessionbase_routes().layer(layer)
 }
 
 mod ts {
@@ -339,8 +376,8 @@ pub async fn check(contender: Contender, scenario: Scenario, app: &impl App, coo
         contender.name(),
         scenario.id()
     );
-    let writes = matches!(contender, Contender::Sessionbase | Contender::TowerSessions)
-        && matches!(scenario, Scenario::D | Scenario::E);
+    let writes =
+        matches!(contender, Contender::Sessionbase | Contender::TowerSessions) && scenario.writes();
     assert_eq!(
         response.headers().contains_key(header::SET_COOKIE),
         writes,
