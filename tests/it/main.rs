@@ -34,6 +34,7 @@ mod hostile;
 mod http;
 mod multi_instance_postgres;
 mod multi_instance_redis;
+mod postgres_connections;
 mod postgres_store;
 mod properties;
 mod redis_store;
