@@ -12,7 +12,9 @@
 //! - **instructions** per request (callgrind, when `valgrind` is installed and
 //!   `SESSIONBASE_BENCH_CALLGRIND` is not `0`): exact and repeatable, unlike time.
 //!
-//! `cargo bench --all-features --bench calls` writes `target/bench-results/calls.json`.
+//! `cargo bench --all-features --bench calls` writes `target/bench-results/calls.json` (or
+//! `calls.json` in `SESSIONBASE_BENCH_RESULTS`); `SESSIONBASE_BENCH_CALLS=postgres` (a list
+//! of its keys, comma-separated) runs those sections alone, and the file holds only them.
 //! Redis and PostgreSQL are found through `REDIS_URL` and `DATABASE_URL` (defaults
 //! `redis://127.0.0.1:6379/` and `postgres://postgres@127.0.0.1:5432/test`); a server that
 //! does not answer is skipped and said so.
@@ -606,6 +608,13 @@ fn callgrind() -> Value {
     Value::Object(out)
 }
 
+/// Whether the section `name` runs: `SESSIONBASE_BENCH_CALLS` lists the ones to run, by their
+/// key in `calls.json` and separated by commas (`postgres,redis`, say); unset, all run.
+fn selected(name: &str) -> bool {
+    std::env::var("SESSIONBASE_BENCH_CALLS")
+        .map_or(true, |list| list.split(',').any(|s| s.trim() == name))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("callgrind") {
@@ -615,19 +624,26 @@ fn main() {
     if common::invoked_as_test() {
         return;
     }
+    type Section = (&'static str, &'static str, fn() -> Value);
+    let sections: [Section; 6] = [
+        ("store_calls", "store calls", store_calls),
+        ("allocations", "allocations", allocations),
+        ("redis", "Redis round trips", redis),
+        (
+            "tower_sessions_redis",
+            "tower-sessions Redis round trips",
+            tower_sessions_redis,
+        ),
+        ("postgres", "PostgreSQL round trips", postgres),
+        ("callgrind", "callgrind", callgrind),
+    ];
     let mut out = serde_json::Map::new();
-    eprintln!("store calls…");
-    out.insert("store_calls".into(), store_calls());
-    eprintln!("allocations…");
-    out.insert("allocations".into(), allocations());
-    eprintln!("Redis round trips…");
-    out.insert("redis".into(), redis());
-    eprintln!("tower-sessions Redis round trips…");
-    out.insert("tower_sessions_redis".into(), tower_sessions_redis());
-    eprintln!("PostgreSQL round trips…");
-    out.insert("postgres".into(), postgres());
-    eprintln!("callgrind…");
-    out.insert("callgrind".into(), callgrind());
+    for (name, label, section) in sections {
+        if selected(name) {
+            eprintln!("{label}…");
+            out.insert(name.into(), section());
+        }
+    }
     let path = common::results_dir().join("calls.json");
     let text = serde_json::to_string_pretty(&Value::Object(out)).expect("json");
     std::fs::write(&path, &text).expect("write calls.json");

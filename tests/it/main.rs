@@ -35,6 +35,7 @@ mod http;
 mod load;
 mod multi_instance_postgres;
 mod multi_instance_redis;
+mod postgres_connections;
 mod postgres_store;
 mod properties;
 mod redis_store;

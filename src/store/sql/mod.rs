@@ -6,7 +6,8 @@
 //! (`$n` or `?`), the identifier quote, how `expire_date` is bound (Django's SQLite text,
 //! `timestamp with time zone`, or MySQL's `datetime(6)` in UTC), Django's DDL and index names,
 //! and which database errors mean "unavailable". They share one test suite (`tests.rs`) on
-//! top of the conformance suite.
+//! top of the conformance suite. The PostgreSQL and MySQL stores run their statements on
+//! connections of their own (`pool.rs`), given back without the ping of sqlx's pool.
 //!
 //! Every store uses Django's table (`django_session`, or another name), its schema and its
 //! index names, and `session_data` is [`Codec`](crate::store::Codec)'s encoding: a Django
@@ -20,8 +21,10 @@ use md5::{Digest, Md5};
 
 use crate::Error;
 
+mod macros;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
+mod pool;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]

@@ -4,7 +4,8 @@ use sqlx::MySql;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::store::{Backend, SqlCore, sql_store};
+use super::macros::sql_store;
+use super::store::{Backend, SqlCore};
 use super::{django_index_name, map_err};
 use crate::Error;
 use crate::store::Codec;
@@ -67,6 +68,18 @@ impl Backend for MySqlDialect {
             .try_downcast_ref::<MySqlDatabaseError>()
             .is_some_and(|error| is_unavailable_error(error.number(), error.code()))
     }
+
+    fn is_disconnect(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|error| is_disconnect_error(error.number(), error.code()))
+    }
+}
+
+/// The server shutting down (1053), the connection killed (1927, MariaDB) or closed for
+/// inactivity (4031), or SQLSTATE class 08.
+fn is_disconnect_error(number: u16, sqlstate: Option<&str>) -> bool {
+    matches!(number, 1053 | 1927 | 4031) || sqlstate.is_some_and(|state| state.starts_with("08"))
 }
 
 /// Server errors that mean "out of reach or too busy": SQLSTATE class 08 (connection) and 40
@@ -101,7 +114,8 @@ fn is_unavailable_error(number: u16, sqlstate: Option<&str>) -> bool {
 /// false for an expired row that has not been cleared yet. Saves are compare-and-swap on the
 /// stored `session_data`, compared byte for byte whatever the column's collation, so
 /// concurrent requests (on any instance) that change different keys both keep their change.
-/// `now` is this process's clock, as in Django. Cloning is cheap and shares the pool.
+/// `now` is this process's clock, as in Django. Cloning is cheap and shares the
+/// connections, which are the store's own, as [`PostgresStore`](crate::PostgresStore)'s are.
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
@@ -133,33 +147,39 @@ pub struct MySqlStore {
 sql_store!(MySqlStore);
 
 impl MySqlStore {
-    /// A store over `pool`, using the table `django_session` and plain JSON.
+    /// A store with `pool`'s settings, using the table `django_session` and plain JSON.
     ///
-    /// Build the pool yourself to choose its size and timeouts: a request whose session
-    /// cannot get a connection within the pool's `acquire_timeout` fails with
-    /// [`Error::StoreUnavailable`] (503). sqlx's connections report rows matched by an
+    /// As [`PostgresStore::new`](crate::PostgresStore::new) does, the store opens connections
+    /// of its own (sqlx's pool would send a `COM_PING` after each call) with `pool`'s connect
+    /// options, `max_connections`, `acquire_timeout` (a call that cannot get a connection
+    /// within it fails with [`Error::StoreUnavailable`], 503), `max_lifetime` and
+    /// `idle_timeout`, and fails once `pool` is closed; it does not share `pool`'s
+    /// connections, `min_connections` or hooks. sqlx's connections report rows matched by an
     /// `UPDATE` (`CLIENT_FOUND_ROWS`), which compare-and-swap saves rely on.
     pub fn new(pool: MySqlPool) -> Self {
         Self {
-            core: SqlCore::new(pool),
+            core: SqlCore::with_own_connections(pool),
         }
     }
 
-    /// Opens a pool on `url` (`mysql://user:password@host:3306/database`, or `mariadb://`)
-    /// and checks that it connects. Like [`PostgresStore::connect`](crate::PostgresStore),
-    /// connections are not pinged before each use and a connection is waited for 3 seconds
-    /// at most.
+    /// A store on `url` (`mysql://user:password@host:3306/database`, or `mariadb://`) that
+    /// checks that it connects. Like [`PostgresStore::connect`](crate::PostgresStore), it
+    /// has sqlx's default limits (10 connections) and waits 3 seconds at most for a
+    /// connection.
     ///
     /// Fails with [`Error::Config`] for a malformed URL and [`Error::StoreUnavailable`]
     /// when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        // Lazy: only the application's queries through `pool()` use its connections.
         let pool = MySqlPoolOptions::new()
             .test_before_acquire(false)
             .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect(url)
-            .await
+            .connect_lazy(url)
             .map_err(map_err::<MySqlDialect>)?;
-        Ok(Self::new(pool))
+        let store = Self::new(pool);
+        // The first connection, kept for the first call.
+        store.core.lease().await?;
+        Ok(store)
     }
 
     /// Uses the table `table` (in the connection's database) instead of `django_session`.
@@ -196,7 +216,9 @@ impl MySqlStore {
         self.core.run_migrate_statements().await
     }
 
-    /// The pool the store uses.
+    /// The pool the store was built with (by [`connect`](Self::connect): a lazy one with the
+    /// store's settings), for the application's own queries: the store's statements run on
+    /// connections of its own (see [`new`](Self::new)).
     pub fn pool(&self) -> &MySqlPool {
         self.core.pool()
     }

@@ -1,10 +1,11 @@
 //! `PostgresStore`: Django's `db` backend on PostgreSQL.
 
-use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::{Connection as _, Postgres};
 use time::OffsetDateTime;
 
-use super::store::{Backend, SqlCore, dollar_placeholder, sql_store};
+use super::macros::sql_store;
+use super::store::{Backend, SqlCore, dollar_placeholder};
 use super::{django_index_name, map_err};
 use crate::Error;
 use crate::store::Codec;
@@ -56,6 +57,16 @@ impl Backend for PgDialect {
     fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
         is_unavailable_code(error.code().as_deref())
     }
+
+    fn is_disconnect(error: &dyn sqlx::error::DatabaseError) -> bool {
+        is_disconnect_code(error.code().as_deref())
+    }
+}
+
+/// SQLSTATE class 08 (connection exception) and 57P01-57P03: the server shut down, or an
+/// administrator ended the backend (`pg_terminate_backend`), or it is starting up.
+fn is_disconnect_code(code: Option<&str>) -> bool {
+    code.is_some_and(|code| code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"))
 }
 
 /// SQLSTATE classes: 08 connection exception, 53 insufficient resources, 57 operator
@@ -86,7 +97,17 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
 /// false for an expired row that has not been cleared yet. Saves are compare-and-swap on the
 /// stored `session_data` text, so concurrent requests (on any instance) that change different
 /// keys both keep their change. `now` is this process's clock, as in Django. Cloning is cheap
-/// and shares the pool.
+/// and shares the connections.
+///
+/// Each store call is one round trip: one `Bind`/`Execute`/`Sync` exchange on a statement
+/// prepared once per connection (a save that finds no matching row takes a second, to tell
+/// a conflict from a deleted session). The store keeps connections of its own, opened with
+/// the settings of a sqlx pool ([`new`](Self::new) says which), because sqlx's pool pings
+/// each connection given back to it. A connection is not reused after a call cancelled in
+/// the middle (by `store_timeout`) or an error that lost it; when the server ends the
+/// connections (a restart, `pg_terminate_backend`), the first call to meet a dead one fails
+/// with [`Error::StoreUnavailable`] (503) and closes the other idle ones, and the next
+/// reconnects.
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
@@ -118,34 +139,44 @@ pub struct PostgresStore {
 sql_store!(PostgresStore);
 
 impl PostgresStore {
-    /// A store over `pool`, using the table `django_session` and plain JSON.
+    /// A store with `pool`'s settings, using the table `django_session` and plain JSON.
     ///
-    /// Build the pool yourself to choose its size and timeouts: a request whose session
-    /// cannot get a connection within the pool's `acquire_timeout` fails with
-    /// [`Error::StoreUnavailable`] (503).
+    /// The store opens connections of its own rather than borrowing `pool`'s, because sqlx's
+    /// pool pings each connection given back to it, a second round trip per store call. What
+    /// it shares with `pool`: the connect options (read again for each new connection, so
+    /// that [`set_connect_options`](sqlx::Pool::set_connect_options) applies), the limits
+    /// `max_connections` (the store's own, on top of the application's),
+    /// `acquire_timeout` (a call that cannot get a connection within it fails with
+    /// [`Error::StoreUnavailable`], 503), `max_lifetime` and `idle_timeout`, and closing:
+    /// once `pool` is closed the store's calls fail with [`Error::StoreUnavailable`]. What it
+    /// does not: the connections themselves, `min_connections` (the store opens connections
+    /// when calls need them), and the `after_connect`, `before_acquire` and `after_release`
+    /// hooks. [`pool`](Self::pool) gives `pool` back, for the application's own queries.
     pub fn new(pool: PgPool) -> Self {
         Self {
-            core: SqlCore::new(pool),
+            core: SqlCore::with_own_connections(pool),
         }
     }
 
-    /// Opens a pool with sqlx's defaults on `url`
-    /// (`postgres://user:password@host:5432/database`) and checks that it connects.
+    /// A store on `url` (`postgres://user:password@host:5432/database`), with sqlx's default
+    /// limits (10 connections) and a 3 s `acquire_timeout`; it checks that it connects.
     ///
     /// Fails with [`Error::Config`] for a malformed URL and [`Error::StoreUnavailable`]
     /// when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        // sqlx pings every connection it hands out by default: a round trip per store call
-        // that a dead connection's error (503, then a fresh connection) makes redundant.
+        // Lazy: the store opens its own connections with these settings (see `new`), and
+        // this pool only ever connects for the application's queries through `pool()`.
         let pool = PgPoolOptions::new()
             .test_before_acquire(false)
             // sqlx waits 30 s for a connection by default, retrying a refused one: with the
             // server down every request would hang that long. A few seconds give a prompt 503.
             .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect(url)
-            .await
+            .connect_lazy(url)
             .map_err(map_err::<PgDialect>)?;
-        Ok(Self::new(pool))
+        let store = Self::new(pool);
+        // The first connection, kept for the first call.
+        store.core.lease().await?;
+        Ok(store)
     }
 
     /// Uses the table `table` (in the connection's `search_path`) instead of
@@ -181,25 +212,29 @@ impl PostgresStore {
     /// created this changes nothing. It runs in one transaction under an advisory lock, so
     /// instances starting together can all call it.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let map_err = map_err::<PgDialect>;
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; the lock
-        // (released at commit) serialises migrations of this table.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("sessionbase migrate {}", self.table()))
-            .execute(&mut *tx)
+        let lock = format!("sessionbase migrate {}", self.table());
+        let mut lease = self.core.lease().await?;
+        lease
+            .run::<PgDialect, _, _>(|conn| async move {
+                let mut tx = conn.begin().await?;
+                // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog;
+                // the lock (released at commit) serialises migrations of this table.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
+                for statement in self.core.migrate_statements() {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            })
             .await
-            .map_err(map_err)?;
-        for statement in self.core.migrate_statements() {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+            .map_err(map_err::<PgDialect>)
     }
 
-    /// The pool the store uses.
+    /// The pool the store was built with (by [`connect`](Self::connect): a lazy one with the
+    /// store's settings), for the application's own queries: the store's statements run on
+    /// connections of its own (see [`new`](Self::new)).
     pub fn pool(&self) -> &PgPool {
         self.core.pool()
     }

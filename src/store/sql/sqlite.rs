@@ -8,8 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteQu
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use super::macros::sql_store;
 use super::map_err;
-use super::store::{Backend, SqlCore, dollar_placeholder, sql_store};
+use super::store::{Backend, SqlCore, dollar_placeholder};
 use crate::Error;
 use crate::store::Codec;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use time::OffsetDateTime;
 
+use super::pool::{Lease, OwnPool};
 use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
 use crate::store::{Codec, LoadedRecord, Record, SaveOutcome, Version};
 use crate::{Error, SessionKey};
@@ -51,6 +52,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Whether a database error means "out of reach or too busy" rather than a failure of
     /// the statement itself.
     fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
+    /// Whether a database error means that the server closed the connection (shutting down,
+    /// or an administrator ended it): its other connections are likely gone too.
+    fn is_disconnect(_error: &dyn sqlx::error::DatabaseError) -> bool {
+        false
+    }
 }
 
 /// The SQL text of every statement a store runs, built once per table.
@@ -130,6 +136,8 @@ pub(crate) fn dollar_placeholder(n: usize) -> String {
 /// it. Cloning is cheap and shares the pool.
 pub(crate) struct SqlCore<B: Backend> {
     pool: Pool<B::Db>,
+    /// The connections the statements run on, when not the pool's (see `pool.rs`).
+    own: Option<OwnPool<B::Db>>,
     shared: Arc<Shared>,
     backend: PhantomData<fn() -> B>,
 }
@@ -150,6 +158,7 @@ impl<B: Backend> Clone for SqlCore<B> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            own: self.own.clone(),
             shared: Arc::clone(&self.shared),
             backend: PhantomData,
         }
@@ -157,14 +166,30 @@ impl<B: Backend> Clone for SqlCore<B> {
 }
 
 impl<B: Backend> SqlCore<B> {
-    /// A store over `pool`, using the table `django_session` and plain JSON.
+    /// A store whose statements run on `pool`'s connections, using the table
+    /// `django_session` and plain JSON.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn new(pool: Pool<B::Db>) -> Self {
-        Self::with(pool, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
+        Self::with(pool, None, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
     }
 
-    fn with(pool: Pool<B::Db>, queries: Queries, codec: Codec) -> Self {
+    /// A store whose statements run on connections of its own, opened with `pool`'s
+    /// settings and given back without a round trip ([`OwnPool`]).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn with_own_connections(pool: Pool<B::Db>) -> Self {
+        let own = Some(OwnPool::new(pool.clone()));
+        Self::with(pool, own, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
+    }
+
+    fn with(
+        pool: Pool<B::Db>,
+        own: Option<OwnPool<B::Db>>,
+        queries: Queries,
+        codec: Codec,
+    ) -> Self {
         Self {
             pool,
+            own,
             shared: Arc::new(Shared { queries, codec }),
             backend: PhantomData,
         }
@@ -174,13 +199,27 @@ impl<B: Backend> SqlCore<B> {
     pub(crate) fn with_table(self, table: &str) -> Result<Self, Error> {
         validate_table(table)?;
         let codec = self.shared.codec.clone();
-        Ok(Self::with(self.pool, Queries::new::<B>(table), codec))
+        Ok(Self::with(
+            self.pool,
+            self.own,
+            Queries::new::<B>(table),
+            codec,
+        ))
     }
 
     /// The same store with `codec`.
     pub(crate) fn with_codec(self, codec: Codec) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
-        Self::with(self.pool, queries, codec)
+        Self::with(self.pool, self.own, queries, codec)
+    }
+
+    /// A connection for a call's statements: one of the store's own, or the pool's.
+    pub(crate) async fn lease(&self) -> Result<Lease<B::Db>, Error> {
+        match &self.own {
+            Some(own) => own.acquire().await,
+            None => self.pool.acquire().await.map(Lease::Pooled),
+        }
+        .map_err(map_err::<B>)
     }
 
     pub(crate) fn pool(&self) -> &Pool<B::Db> {
@@ -213,12 +252,13 @@ where
     for<'q> String: Encode<'q, B::Db> + Type<B::Db>,
     for<'r> (String, B::DateTime): FromRow<'r, <B::Db as Database>::Row>,
 {
-    /// Runs the DDL statements one after another on the pool (each is idempotent).
+    /// Runs the DDL statements one after another on one connection (each is idempotent).
     #[cfg(any(feature = "sqlite", feature = "mysql"))]
     pub(crate) async fn run_migrate_statements(&self) -> Result<(), Error> {
+        let mut lease = self.lease().await?;
         for statement in self.migrate_statements() {
-            sqlx::query(statement)
-                .execute(&self.pool)
+            lease
+                .run::<B, _, _>(|conn| sqlx::query(statement).execute(conn))
                 .await
                 .map_err(map_err::<B>)?;
         }
@@ -226,12 +266,18 @@ where
     }
 
     pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        let row: Option<(String, B::DateTime)> = sqlx::query_as(&self.shared.queries.load)
-            .bind(key.as_str())
-            .bind(B::to_db(OffsetDateTime::now_utc()))
-            .fetch_optional(&self.pool)
+        let mut lease = self.lease().await?;
+        let row: Option<(String, B::DateTime)> = lease
+            .run::<B, _, _>(|conn| {
+                sqlx::query_as(&self.shared.queries.load)
+                    .bind(key.as_str())
+                    .bind(B::to_db(OffsetDateTime::now_utc()))
+                    .fetch_optional(conn)
+            })
             .await
             .map_err(map_err::<B>)?;
+        // Back before decoding, for the next call.
+        drop(lease);
         // Corrupt data is no session (the codec logs it).
         Ok(row.and_then(|(text, expire_date)| {
             let (data, preserved) = self.shared.codec.decode_preserving(&text)?;
@@ -246,13 +292,17 @@ where
     pub(crate) async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
         let text = self.shared.codec.encode(&record.data)?;
         let expire_date = B::to_db(record.expiry_date);
+        let mut lease = self.lease().await?;
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
-            let inserted = sqlx::query(&self.shared.queries.insert)
-                .bind(key.as_str())
-                .bind(text.as_str())
-                .bind(expire_date.clone())
-                .execute(&self.pool)
+            let inserted = lease
+                .run::<B, _, _>(|conn| {
+                    sqlx::query(&self.shared.queries.insert)
+                        .bind(key.as_str())
+                        .bind(text.as_str())
+                        .bind(expire_date.clone())
+                        .execute(conn)
+                })
                 .await;
             match inserted {
                 Ok(_) => return Ok((key, Version::from_bytes(text.into_bytes()))),
@@ -272,6 +322,7 @@ where
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
         let now = B::to_db(OffsetDateTime::now_utc());
+        let mut lease = self.lease().await?;
         // A version that is not text this store wrote can match no row.
         if let Some(expected_text) = expected
             .as_bytes()
@@ -281,13 +332,16 @@ where
                 .shared
                 .codec
                 .encode_preserving(&record.data, expected.preserved())?;
-            let updated = sqlx::query(&self.shared.queries.update)
-                .bind(text.as_str())
-                .bind(B::to_db(record.expiry_date))
-                .bind(key.as_str())
-                .bind(expected_text)
-                .bind(now.clone())
-                .execute(&self.pool)
+            let updated = lease
+                .run::<B, _, _>(|conn| {
+                    sqlx::query(&self.shared.queries.update)
+                        .bind(text.as_str())
+                        .bind(B::to_db(record.expiry_date))
+                        .bind(key.as_str())
+                        .bind(expected_text)
+                        .bind(now.clone())
+                        .execute(conn)
+                })
                 .await
                 .map_err(map_err::<B>)?;
             // Rows matched, not rows changed: a save of identical data is a save (MySQL
@@ -300,10 +354,13 @@ where
                 });
             }
         }
-        let live = sqlx::query(&self.shared.queries.live)
-            .bind(key.as_str())
-            .bind(now)
-            .fetch_optional(&self.pool)
+        let live = lease
+            .run::<B, _, _>(|conn| {
+                sqlx::query(&self.shared.queries.live)
+                    .bind(key.as_str())
+                    .bind(now)
+                    .fetch_optional(conn)
+            })
             .await
             .map_err(map_err::<B>)?;
         Ok(if live.is_some() {
@@ -314,28 +371,40 @@ where
     }
 
     pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        sqlx::query(&self.shared.queries.delete)
-            .bind(key.as_str())
-            .execute(&self.pool)
+        let mut lease = self.lease().await?;
+        lease
+            .run::<B, _, _>(|conn| {
+                sqlx::query(&self.shared.queries.delete)
+                    .bind(key.as_str())
+                    .execute(conn)
+            })
             .await
             .map_err(map_err::<B>)?;
         Ok(())
     }
 
     pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        let live = sqlx::query(&self.shared.queries.live)
-            .bind(key.as_str())
-            .bind(B::to_db(OffsetDateTime::now_utc()))
-            .fetch_optional(&self.pool)
+        let mut lease = self.lease().await?;
+        let live = lease
+            .run::<B, _, _>(|conn| {
+                sqlx::query(&self.shared.queries.live)
+                    .bind(key.as_str())
+                    .bind(B::to_db(OffsetDateTime::now_utc()))
+                    .fetch_optional(conn)
+            })
             .await
             .map_err(map_err::<B>)?;
         Ok(live.is_some())
     }
 
     pub(crate) async fn clear_expired(&self) -> Result<(), Error> {
-        sqlx::query(&self.shared.queries.clear_expired)
-            .bind(B::to_db(OffsetDateTime::now_utc()))
-            .execute(&self.pool)
+        let mut lease = self.lease().await?;
+        lease
+            .run::<B, _, _>(|conn| {
+                sqlx::query(&self.shared.queries.clear_expired)
+                    .bind(B::to_db(OffsetDateTime::now_utc()))
+                    .execute(conn)
+            })
             .await
             .map_err(map_err::<B>)?;
         Ok(())
@@ -346,61 +415,3 @@ where
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
-
-/// Implements `SessionStore` and `Debug` for a public SQL store, a newtype around
-/// `SqlCore` in a field `core`.
-macro_rules! sql_store {
-    ($store:ident) => {
-        impl ::std::fmt::Debug for $store {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                self.core.debug(stringify!($store), f)
-            }
-        }
-
-        impl $crate::store::SessionStore for $store {
-            /// Clones share the pool and the table.
-            fn identity(&self) -> Option<usize> {
-                Some(self.core.identity())
-            }
-
-            async fn load(
-                &self,
-                key: &$crate::SessionKey,
-            ) -> Result<Option<$crate::store::LoadedRecord>, $crate::Error> {
-                self.core.load(key).await
-            }
-
-            async fn create(
-                &self,
-                record: &$crate::store::Record,
-            ) -> Result<($crate::SessionKey, $crate::store::Version), $crate::Error> {
-                self.core.create(record).await
-            }
-
-            async fn save(
-                &self,
-                key: &$crate::SessionKey,
-                record: &$crate::store::Record,
-                expected: &$crate::store::Version,
-            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
-                self.core.save(key, record, expected).await
-            }
-
-            async fn delete(&self, key: &$crate::SessionKey) -> Result<(), $crate::Error> {
-                self.core.delete(key).await
-            }
-
-            /// Whether a live record exists: unlike Django's `exists`, an expired row that
-            /// `clear_expired` has not removed yet does not count.
-            async fn exists(&self, key: &$crate::SessionKey) -> Result<bool, $crate::Error> {
-                self.core.exists(key).await
-            }
-
-            /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
-            async fn clear_expired(&self) -> Result<(), $crate::Error> {
-                self.core.clear_expired().await
-            }
-        }
-    };
-}
-pub(crate) use sql_store;

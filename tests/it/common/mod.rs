@@ -8,6 +8,9 @@
 #![allow(dead_code)]
 
 mod dispatch;
+/// The counting TCP proxy of the benchmarks (messages and round trips to PostgreSQL).
+#[path = "../../../benches/common/proxy.rs"]
+pub mod proxy;
 mod servers;
 
 pub(crate) use dispatch::on_both_paths;

@@ -149,6 +149,11 @@ impl PgTable {
         &self.name
     }
 
+    /// `DATABASE_URL`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A `PostgresStore` on the table with a pool of its own, opened as
     /// `PostgresStore::connect` opens it (not migrated).
     pub async fn connect(&self) -> sessionbase::PostgresStore {

@@ -281,6 +281,19 @@ fn availability_codes() {
     assert!(!is_unavailable_code(Some("23505")));
     assert!(!is_unavailable_code(Some("42P01")));
     assert!(!is_unavailable_code(None));
+    // Only the codes that say the server dropped the connection drop the idle ones too.
+    for lost in ["08006", "08003", "57P01", "57P02", "57P03"] {
+        assert!(is_disconnect_code(Some(lost)), "{lost}");
+    }
+    for kept in [
+        Some("57014"),
+        Some("40P01"),
+        Some("53300"),
+        Some("23505"),
+        None,
+    ] {
+        assert!(!is_disconnect_code(kept), "{kept:?}");
+    }
 }
 
 impl RawTable for PostgresStore {
