@@ -67,6 +67,11 @@ fn cookie_of(response: &reqwest::Response) -> String {
 
 /// The scenario over `instances` (base URLs); connection `i` talks to instance `i % n`.
 async fn every_increment_is_kept(instances: Vec<String>) {
+    every_increment_is_kept_checked_on(&instances, &instances).await;
+}
+
+/// The scenario over `instances`, the counters read back at the end through `checkers`.
+async fn every_increment_is_kept_checked_on(instances: &[String], checkers: &[String]) {
     let client = client();
     let response = client
         .get(format!("{}/start", instances[0]))
@@ -100,7 +105,7 @@ async fn every_increment_is_kept(instances: Vec<String>) {
     tokio::time::timeout(Duration::from_secs(60), all)
         .await
         .expect("the connections hung");
-    for base in &instances {
+    for base in checkers {
         let items: Map<String, Value> = client
             .get(format!("{base}/items"))
             .header(reqwest::header::COOKIE, format!("sessionid={key}"))
@@ -161,6 +166,41 @@ async fn redis_two_instances() {
         instance(connect().await).await,
     ])
     .await;
+}
+
+/// Both instances with a local cache: each serves its own copy until the other's
+/// invalidation arrives, and a save based on a stale copy conflicts, reloads and re-applies.
+/// Read back through a third instance without a cache (a cached one may not have heard of
+/// the last save yet).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_two_instances_with_local_caches() {
+    let Some(redis) =
+        crate::common::RedisPrefix::new("16 connections on one session, Redis with local caches")
+    else {
+        return;
+    };
+    let prefix = format!("{}:", redis.prefix());
+    let connect = || async {
+        sessionbase::RedisStore::connect(redis.url())
+            .await
+            .expect("connect to REDIS_URL")
+            .with_prefix(prefix.clone())
+    };
+    let (a, b) = (
+        connect()
+            .await
+            .with_local_cache(100)
+            .expect("a local cache"),
+        connect()
+            .await
+            .with_local_cache(100)
+            .expect("a local cache"),
+    );
+    crate::redis_local_cache::serving(&a).await;
+    crate::redis_local_cache::serving(&b).await;
+    let checker = instance(connect().await).await;
+    every_increment_is_kept_checked_on(&[instance(a).await, instance(b).await], &[checker]).await;
 }
 
 #[cfg(feature = "postgres")]

@@ -1,5 +1,7 @@
 //! Two independent servers, each with its own `RedisStore` connection and the same prefix,
-//! share their sessions: what one instance writes, deletes or re-keys, the other sees.
+//! share their sessions: what one instance writes, deletes or re-keys, the other sees; with
+//! local caches too, once the other instance's invalidation has arrived (and a logout on one
+//! followed by a read on the other, a thousand times, never reads the logged-out session).
 //!
 //! Needs `REDIS_URL` (for example `redis://127.0.0.1:6379/`); without it the test says so
 //! and passes (fails with `SESSIONBASE_REQUIRE_ALL_SUITES`).
@@ -12,7 +14,7 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use serde::Deserialize;
-use sessionbase::{RedisStore, Session, SessionLayer};
+use sessionbase::{RedisStore, Session, SessionKey, SessionLayer};
 
 use crate::common::{RedisPrefix, client, spawn};
 
@@ -49,12 +51,34 @@ async fn flush(session: Session) -> Result<&'static str, sessionbase::Error> {
     Ok("flushed")
 }
 
-/// One instance of the app: its own Redis connection, on its own loopback port.
-async fn instance(url: &str, prefix: &str) -> String {
+/// A store of its own on `url`, with a local cache when `cached`.
+async fn store(url: &str, prefix: &str, cached: bool) -> RedisStore {
     let store = RedisStore::connect(url)
         .await
         .expect("connect to REDIS_URL")
         .with_prefix(prefix);
+    if !cached {
+        return store;
+    }
+    let store = store.with_local_cache(1000).expect("a local cache");
+    crate::redis_local_cache::serving(&store).await;
+    store
+}
+
+/// Waits until `store` (another instance than the one that wrote) no longer caches the
+/// session `cookie`: the write's invalidation has arrived, or it never held it.
+async fn settle(store: &RedisStore, cookie: &str) {
+    let key = SessionKey::parse(cookie).expect("a session key");
+    assert!(
+        store
+            .local_cache_wait_evicted(&key, Duration::from_secs(10))
+            .await,
+        "the invalidation never arrived"
+    );
+}
+
+/// One instance of the app on `store`, on its own loopback port.
+async fn instance(store: RedisStore) -> String {
     let app = Router::new()
         .route("/get", get(get_value))
         .route("/set", get(set_value))
@@ -119,14 +143,35 @@ async fn two_instances_share_sessions_through_redis() {
         return;
     };
     let prefix = format!("{}:", redis.prefix());
-    tokio::time::timeout(Duration::from_secs(60), scenario(redis.url(), &prefix))
-        .await
-        .expect("the scenario hung");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        scenario(redis.url(), &prefix, false),
+    )
+    .await
+    .expect("the scenario hung");
 }
 
-async fn scenario(url: &str, prefix: &str) {
-    let a = instance(url, prefix).await;
-    let b = instance(url, prefix).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_sessions_through_redis_with_local_caches() {
+    let Some(redis) = RedisPrefix::new("two instances with local caches") else {
+        return;
+    };
+    let prefix = format!("{}:", redis.prefix());
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        scenario(redis.url(), &prefix, true),
+    )
+    .await
+    .expect("the scenario hung");
+}
+
+async fn scenario(url: &str, prefix: &str, cached: bool) {
+    let (store_a, store_b) = (
+        store(url, prefix, cached).await,
+        store(url, prefix, cached).await,
+    );
+    let a = instance(store_a.clone()).await;
+    let b = instance(store_b.clone()).await;
     let client = client();
 
     // Created through A.
@@ -150,6 +195,7 @@ async fn scenario(url: &str, prefix: &str) {
         "a save on B changed the key: {:?}",
         r.cookie
     );
+    settle(&store_a, &first).await;
     let r = request(&client, &format!("{a}/get"), Some(&first)).await;
     assert_eq!(r.body, "2", "A does not see B's change");
 
@@ -160,6 +206,7 @@ async fn scenario(url: &str, prefix: &str) {
         panic!("cycle_key did not set a new cookie: {:?}", r.cookie)
     };
     assert_ne!(second, first, "cycle_key kept the key");
+    settle(&store_b, &first).await;
     let r = request(&client, &format!("{b}/get"), Some(&first)).await;
     assert_eq!(
         r.body, "none",
@@ -176,7 +223,49 @@ async fn scenario(url: &str, prefix: &str) {
         CookieChange::Deleted,
         "flush did not delete the cookie"
     );
+    settle(&store_a, &second).await;
     let r = request(&client, &format!("{a}/get"), Some(&second)).await;
     assert_eq!(r.body, "none", "A still sees the session B flushed");
     assert_eq!(r.cookie, CookieChange::Deleted, "A keeps the dead cookie");
+}
+
+/// Logged in on A, read on B (B caches it), logged out on A, read on B once B has heard of
+/// the logout: a thousand times, and not once does B still find the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_on_one_instance_is_never_read_on_the_other_after_its_invalidation() {
+    let Some(redis) = RedisPrefix::new("logout across instances with local caches") else {
+        return;
+    };
+    let prefix = format!("{}:", redis.prefix());
+    tokio::time::timeout(Duration::from_secs(240), async {
+        let store_a = store(redis.url(), &prefix, true).await;
+        let store_b = store(redis.url(), &prefix, true).await;
+        let a = instance(store_a).await;
+        let b = instance(store_b.clone()).await;
+        let client = client();
+        let mut stale = 0;
+        for i in 0..1000 {
+            let r = request(&client, &format!("{a}/set?name=n&value={i}"), None).await;
+            let CookieChange::Set(cookie) = r.cookie else {
+                panic!("no session cookie: {:?}", r.cookie)
+            };
+            let r = request(&client, &format!("{b}/get"), Some(&cookie)).await;
+            assert_eq!(r.body, i.to_string(), "B does not see the login");
+            let key = SessionKey::parse(&cookie).expect("a session key");
+            assert!(
+                store_b.local_cache_holds(&key),
+                "B did not cache the session"
+            );
+            let r = request(&client, &format!("{a}/flush"), Some(&cookie)).await;
+            assert_eq!(r.cookie, CookieChange::Deleted, "{}", r.body);
+            settle(&store_b, &cookie).await;
+            let r = request(&client, &format!("{b}/get"), Some(&cookie)).await;
+            if r.body != "none" {
+                stale += 1;
+            }
+        }
+        assert_eq!(stale, 0, "stale reads after the logout's invalidation");
+    })
+    .await
+    .expect("the logouts hung");
 }

@@ -183,6 +183,8 @@ async fn conformance_on_a_cluster() {
 
 #[cfg(feature = "conformance")]
 async fn cluster_checks(store: RedisStore) {
+    let cached = store.clone().with_local_cache(10);
+    assert!(matches!(cached, Err(Error::Config(_))), "{cached:?}");
     run(store.clone(), Exceptions::none()).await;
     // Every session is one key, so keys spread over the nodes without CROSSSLOT errors.
     let mut keys = Vec::new();
@@ -632,6 +634,56 @@ async fn every_operation_is_one_command() {
     let unknown = SessionKey::generate().expect("rng");
     assert!(store.load(&unknown).await.expect("load").is_none());
     assert_eq!(proxy.take().len(), 1);
+}
+
+/// With a local cache, a load of a session this instance holds sends nothing and an update
+/// of it one command (the compare-and-swap), which leaves the new value cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_local_cache_a_read_is_no_command_and_an_update_one() {
+    let Some(redis) = RedisPrefix::new("the Redis local cache's round trips") else {
+        return;
+    };
+    let Some(proxy) = Proxy::start(redis.url()).await else {
+        note("skipping the round-trip test: REDIS_URL is not redis://host:port");
+        return;
+    };
+    // The tracking connection's heartbeats are not the store's calls.
+    let sent = || -> Vec<Vec<String>> {
+        proxy
+            .take()
+            .into_iter()
+            .filter(|c| !c[0].eq_ignore_ascii_case("PING"))
+            .collect()
+    };
+    let store = store_at(&proxy.url, &redis)
+        .await
+        .with_local_cache(100)
+        .expect("a local cache");
+    crate::redis_local_cache::serving(&store).await;
+    let (key, v0) = store.create(&live(json!({"n": 0}))).await.expect("create");
+    // The first save may have to load the script.
+    let SaveOutcome::Saved { version: v1, .. } = store
+        .save(&key, &live(json!({"n": 1})), &v0)
+        .await
+        .expect("save")
+    else {
+        panic!("save refused")
+    };
+    sent();
+    for n in 2..5 {
+        let loaded = store.load(&key).await.expect("load").expect("loads");
+        assert_eq!(loaded.data["n"], json!(n - 1));
+        assert!(sent().is_empty(), "a cached load sent commands");
+        let outcome = store
+            .save(&key, &live(json!({ "n": n })), &loaded.version)
+            .await
+            .expect("save");
+        assert!(matches!(outcome, SaveOutcome::Saved { .. }), "{outcome:?}");
+        let commands = sent();
+        assert_eq!(commands.len(), 1, "{commands:?}");
+        assert_eq!(commands[0][0].to_uppercase(), "EVALSHA", "{commands:?}");
+    }
+    assert_ne!(v1, v0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

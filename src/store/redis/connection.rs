@@ -60,7 +60,17 @@ impl ConnectionLike for Connection {
 /// Maps a Redis error: unreachable, timed out, dropped or a cluster that cannot serve the
 /// key right now is [`Error::StoreUnavailable`]; anything else is [`Error::Store`].
 pub(super) fn map_err(e: RedisError) -> Error {
-    let transient = e.is_io_error()
+    if is_transient(&e) {
+        Error::unavailable(e)
+    } else {
+        Error::store(e)
+    }
+}
+
+/// Whether `e` says Redis cannot be reached or cannot serve right now (rather than refusing
+/// the command).
+pub(super) fn is_transient(e: &RedisError) -> bool {
+    e.is_io_error()
         || e.is_connection_dropped()
         || e.is_timeout()
         || e.is_connection_refusal()
@@ -74,12 +84,7 @@ pub(super) fn map_err(e: RedisError) -> Error {
                         | ServerErrorKind::BusyLoading
                         | ServerErrorKind::ReadOnly
                 )
-        );
-    if transient {
-        Error::unavailable(e)
-    } else {
-        Error::store(e)
-    }
+        )
 }
 
 /// Maps an error while connecting: a URL or option that cannot work is a configuration

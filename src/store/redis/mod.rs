@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::Cmd;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,13 +16,17 @@ use connection::{
     RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
 };
 use format::Format;
+use tracking::Tracked;
 
+mod cached_ops;
 mod connection;
 mod format;
+mod local_cache;
 mod scripts;
 mod store;
 #[cfg(test)]
 mod tests;
+mod tracking;
 
 /// The key prefix when none is set.
 const DEFAULT_PREFIX: &str = "sessionbase:";
@@ -110,6 +115,12 @@ const DEFAULT_PREFIX: &str = "sessionbase:";
 /// `RedisStore` is also a [`CacheStore`], so it can be the cache of a
 /// [`CachedStore`](super::CachedStore) in front of a database store (Django's `cached_db`).
 ///
+/// # Local cache
+///
+/// [`with_local_cache`](Self::with_local_cache) keeps the sessions this instance has seen in
+/// memory, kept coherent by Redis (client-side caching): a load of a cached session costs no
+/// round trip, and an update one (the compare-and-swap).
+///
 /// [`parse_key`]: super::SessionStore::parse_key
 /// [`clear_expired`]: super::SessionStore::clear_expired
 /// [`CacheStore`]: super::CacheStore
@@ -118,6 +129,10 @@ pub struct RedisStore {
     connection: Connection,
     prefix: Arc<str>,
     format: Arc<Format>,
+    /// The client the connection was opened with (by [`RedisStore::connect`]), for the local
+    /// cache's tracking connection.
+    client: Option<redis::Client>,
+    cache: Option<Arc<Tracked>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -137,6 +152,10 @@ impl fmt::Debug for RedisStore {
                     Format::Text(_) => "plain",
                     Format::Pickle => "pickle",
                 },
+            )
+            .field(
+                "local_cache",
+                &self.cache.as_ref().map(|t| t.cache().capacity()),
             )
             .finish()
     }
@@ -160,10 +179,12 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(RECONNECT_MAX_DELAY);
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(map_connect_err)?;
-        Ok(Self::from_manager(manager))
+        let mut store = Self::from_manager(manager);
+        store.client = Some(client);
+        Ok(store)
     }
 
     /// Connects to a Redis Cluster through one or more of its nodes (the rest are
@@ -209,6 +230,90 @@ impl RedisStore {
             connection,
             prefix: DEFAULT_PREFIX.into(),
             format: Arc::new(Format::Text(Codec::plain())),
+            client: None,
+            cache: None,
+        }
+    }
+
+    /// Keeps up to `capacity` sessions in this instance's memory, kept coherent by Redis's
+    /// client-side caching (Redis 7 or later, single node only).
+    ///
+    /// A load of a session in the cache answers from memory, without a round trip; an update
+    /// of it costs one round trip, the compare-and-swap, which still compares with what Redis
+    /// holds, so a stale copy can never overwrite a newer record (it conflicts, and the
+    /// session reloads). After a save, create or load the cache holds the record; a delete
+    /// (logout, `flush`, `cycle_key`) drops it at once. The least recently used sessions are
+    /// evicted beyond `capacity`, and a record is never served past its TTL in Redis.
+    ///
+    /// Turn it on when requests of one session mostly land on the same instance (sticky
+    /// sessions, or one instance), so that most loads are hits. What it costs:
+    ///
+    /// - **Staleness: the invalidation delay.** A change, delete or logout made elsewhere (by
+    ///   another instance, or by Django through its `cache` engine, or any Redis client) is
+    ///   pushed to this instance by Redis; until the push arrives (about as long after the
+    ///   write as the writer waits for its answer: `benches/invalidation.rs` measures it),
+    ///   loads here still return the old copy. Once it has arrived, the old copy is never
+    ///   served again. A save based on an old copy conflicts instead of overwriting.
+    /// - **A second connection** to Redis, opened in the background, with
+    ///   `CLIENT TRACKING ON NOLOOP`: Redis remembers which sessions it read and pushes it
+    ///   the name of each one that anyone else changes (one small message per change of a
+    ///   session this instance holds). The store's own commands use it while it is up. It is
+    ///   called `sessionbase-local-cache` in `CLIENT LIST`.
+    /// - **Memory**: up to `capacity` decoded sessions here, and in Redis an entry of its
+    ///   tracking table per key an instance has read, a cookie that names no session
+    ///   included (bounded by Redis's `tracking-table-max-keys`; past it, Redis invalidates
+    ///   keys to make room).
+    /// - **A miss** costs `GET` and `PTTL` (one round trip), a create or a save one script
+    ///   run (which reads the key back so that Redis keeps tracking it).
+    ///
+    /// Until that connection is up, and whenever it drops or stops answering its heartbeat
+    /// (every 100 ms; lost after a second without an answer), the cache is cleared and
+    /// bypassed: every call goes to Redis as without a cache, until the connection is back.
+    ///
+    /// Call it last, after [`with_prefix`](Self::with_prefix) and the format: those replace
+    /// the cache with an empty one. A store that is cloned shares its cache. The tracking
+    /// connection is kept by a task on the Tokio runtime this is called on, and closed when
+    /// the last clone of the store is dropped.
+    ///
+    /// Errors ([`Error::Config`]): `capacity` 0; a store on a Redis Cluster (not supported);
+    /// a store from [`from_manager`](Self::from_manager) (open it with
+    /// [`connect`](Self::connect)); no Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sessionbase::Error> {
+    /// use sessionbase::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379/")
+    ///     .await?
+    ///     .with_prefix("myapp:session:")
+    ///     .with_local_cache(10_000)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_local_cache(mut self, capacity: usize) -> Result<Self, Error> {
+        if capacity == 0 {
+            return Err(Error::Config(
+                "RedisStore::with_local_cache needs a capacity of at least 1".into(),
+            ));
+        }
+        if matches!(self.connection, Connection::Cluster(_)) {
+            return Err(Error::Config(
+                "RedisStore::with_local_cache does not support Redis Cluster".into(),
+            ));
+        }
+        let Some(client) = &self.client else {
+            return Err(Error::Config(
+                "RedisStore::with_local_cache needs a store opened with RedisStore::connect".into(),
+            ));
+        };
+        self.cache = Some(Arc::new(Tracked::start(client, &self.prefix, capacity)?));
+        Ok(self)
+    }
+
+    /// After the prefix or the format changed: an empty cache for them, if there is one.
+    fn renew_cache(&mut self) {
+        if let Some(tracked) = &self.cache {
+            self.cache = Some(Arc::new(tracked.restart(&self.prefix)));
         }
     }
 
@@ -217,6 +322,7 @@ impl RedisStore {
     /// same prefix to see each other's sessions.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().into();
+        self.renew_cache();
         self
     }
 
@@ -225,6 +331,7 @@ impl RedisStore {
     /// with another secret, load as no session.
     pub fn with_codec(mut self, codec: Codec) -> Self {
         self.format = Arc::new(Format::Text(codec));
+        self.renew_cache();
         self
     }
 
@@ -239,6 +346,7 @@ impl RedisStore {
     /// nothing in it is ever executed. Tuples read as lists.
     pub fn with_pickle(mut self) -> Self {
         self.format = Arc::new(Format::Pickle);
+        self.renew_cache();
         self
     }
 
@@ -253,6 +361,44 @@ impl RedisStore {
         full.push_str(&self.prefix);
         full.push_str(key.as_str());
         full
+    }
+
+    /// Whether the local cache holds `key` (tests and benchmarks).
+    #[doc(hidden)]
+    pub fn local_cache_holds(&self, key: &SessionKey) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|t| t.cache().holds(key.as_str()))
+    }
+
+    /// How many sessions the local cache holds (tests and benchmarks).
+    #[doc(hidden)]
+    pub fn local_cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |t| t.cache().len())
+    }
+
+    /// Whether the local cache serves hits now (tests and benchmarks).
+    #[doc(hidden)]
+    pub fn local_cache_serving(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|t| t.cache().is_fresh(std::time::Instant::now()))
+    }
+
+    /// The tracking connection's `CLIENT ID` while it is open (tests kill it).
+    #[doc(hidden)]
+    pub fn local_cache_client_id(&self) -> Option<i64> {
+        self.cache.as_ref().and_then(|t| t.client_id())
+    }
+
+    /// Waits until the local cache does not hold `key`, at most `within`; whether it does not
+    /// (tests and the invalidation benchmark).
+    #[doc(hidden)]
+    pub async fn local_cache_wait_evicted(&self, key: &SessionKey, within: Duration) -> bool {
+        match &self.cache {
+            Some(t) => t.wait_evicted(key.as_str(), within).await,
+            None => true,
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {

@@ -1,13 +1,16 @@
-//! `SessionStore` and `CacheStore` for `RedisStore`: one command per operation.
+//! `SessionStore` and `CacheStore` for `RedisStore`: one command per operation (see
+//! `cached_ops.rs` for where they go and what is cached with a local cache).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis::Value;
 use time::OffsetDateTime;
 
 use super::RedisStore;
+use super::cached_ops::{Via, Written};
 use super::connection::map_err;
-use super::scripts::SAVE_SCRIPT;
+use super::scripts::{CREATE_SCRIPT, SAVE_SCRIPT};
 use crate::store::preserved::Preserved;
 use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
@@ -25,6 +28,26 @@ fn ttl_ms(expiry_date: OffsetDateTime) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX).min(MAX_TTL_MS)
 }
 
+impl RedisStore {
+    /// The record in `bytes` as `load` returns it, or `None` (logged) when it does not decode.
+    pub(super) fn decode(&self, bytes: Vec<u8>) -> Option<LoadedRecord> {
+        let (data, preserved) = self.format.decode(&bytes)?;
+        Some(LoadedRecord {
+            data: Arc::new(data),
+            version: Version::from_bytes(bytes).with_preserved(preserved),
+            expiry_date: None,
+        })
+    }
+
+    /// `load` without the local cache: one `GET` on the store's connection.
+    pub(super) async fn plain_load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let stored: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.redis_key(key)))
+            .await?;
+        Ok(stored.and_then(|bytes| self.decode(bytes)))
+    }
+}
+
 impl SessionStore for RedisStore {
     /// Clones share the connection and the prefix (a new prefix is a new allocation).
     fn identity(&self) -> Option<usize> {
@@ -32,20 +55,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        let stored: Option<Vec<u8>> = self
-            .query(redis::cmd("GET").arg(self.redis_key(key)))
-            .await?;
-        let Some(bytes) = stored else {
-            return Ok(None);
-        };
-        let Some((data, preserved)) = self.format.decode(&bytes) else {
-            return Ok(None);
-        };
-        Ok(Some(LoadedRecord {
-            data: Arc::new(data),
-            version: Version::from_bytes(bytes).with_preserved(preserved),
-            expiry_date: None,
-        }))
+        if self.cache.is_some() {
+            self.cached_load(key).await
+        } else {
+            self.plain_load(key).await
+        }
     }
 
     async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
@@ -57,23 +71,45 @@ impl SessionStore for RedisStore {
                 // Already expired: a record that would never load is not written.
                 return Ok((key, Version::from_bytes(value)));
             }
-            let reply: Value = self
-                .query(
-                    redis::cmd("SET")
-                        .arg(self.redis_key(&key))
-                        .arg(&value)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(ttl),
-                )
-                .await?;
-            match reply {
+            let (ticket, mut via) = self.begin_write(&key);
+            let sent = Instant::now();
+            let reply: Result<Value, _> = if matches!(via, Via::Tracking(_)) {
+                // Cached: created and tracked in one step (see `scripts.rs`).
+                CREATE_SCRIPT
+                    .key(self.redis_key(&key))
+                    .arg(&value)
+                    .arg(ttl)
+                    .invoke_async::<i64>(&mut via)
+                    .await
+                    .map(|created| {
+                        if created == 1 {
+                            Value::Okay
+                        } else {
+                            Value::Nil
+                        }
+                    })
+            } else {
+                redis::cmd("SET")
+                    .arg(self.redis_key(&key))
+                    .arg(&value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut via)
+                    .await
+            };
+            let created = matches!(&reply, Ok(Value::Okay))
+                || matches!(&reply, Ok(Value::SimpleString(s)) if s == "OK");
+            let written = created.then_some(Written {
+                value: &value,
+                sent,
+                ttl_ms: ttl,
+            });
+            self.end_write(&key, ticket, written);
+            match reply.map_err(map_err)? {
                 // The key is taken: draw another.
                 Value::Nil => continue,
-                Value::Okay => return Ok((key, Version::from_bytes(value))),
-                Value::SimpleString(s) if s == "OK" => {
-                    return Ok((key, Version::from_bytes(value)));
-                }
+                _ if created => return Ok((key, Version::from_bytes(value))),
                 other => {
                     return Err(Error::store(format!(
                         "unexpected reply to SET NX: {other:?}"
@@ -98,16 +134,24 @@ impl SessionStore for RedisStore {
         // A version that is not stored bytes (from another store) matches nothing: a stored
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
-        let mut connection = self.connection.clone();
-        let answer: i64 = SAVE_SCRIPT
+        let (ticket, mut via) = self.begin_write(key);
+        let sent = Instant::now();
+        let answer: Result<i64, _> = SAVE_SCRIPT
             .key(self.redis_key(key))
             .arg(expected)
             .arg(&value)
             .arg(ttl)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(map_err)?;
-        Ok(match answer {
+            .invoke_async(&mut via)
+            .await;
+        // Written and live (a TTL of 0 deleted it): the value this instance just wrote is
+        // current, and may stay cached.
+        let written = (matches!(answer, Ok(1)) && ttl > 0).then_some(Written {
+            value: &value,
+            sent,
+            ttl_ms: ttl,
+        });
+        self.end_write(key, ticket, written);
+        Ok(match answer.map_err(map_err)? {
             1 => SaveOutcome::Saved {
                 key: key.clone(),
                 version: Version::from_bytes(value).with_preserved(preserved),
@@ -123,13 +167,24 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let _: i64 = self
-            .query(redis::cmd("DEL").arg(self.redis_key(key)))
-            .await?;
+        let (ticket, mut via) = self.begin_write(key);
+        let reply: Result<i64, _> = redis::cmd("DEL")
+            .arg(self.redis_key(key))
+            .query_async(&mut via)
+            .await;
+        self.end_write(key, ticket, None);
+        reply.map_err(map_err)?;
         Ok(())
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|tracked| tracked.cache().get(key).is_some())
+        {
+            return Ok(true);
+        }
         self.query(redis::cmd("EXISTS").arg(self.redis_key(key)))
             .await
     }
@@ -149,15 +204,17 @@ impl CacheStore for RedisStore {
             return self.delete(key).await;
         }
         let value = self.format.encode(&record.data, &Preserved::default())?;
-        let _: Value = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.redis_key(key))
-                    .arg(value)
-                    .arg("PX")
-                    .arg(ttl),
-            )
-            .await?;
+        let (ticket, mut via) = self.begin_write(key);
+        let reply: Result<Value, _> = redis::cmd("SET")
+            .arg(self.redis_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl)
+            .query_async(&mut via)
+            .await;
+        // Not cached: `put` is a cache's fill, seldom read back through this same store.
+        self.end_write(key, ticket, None);
+        reply.map_err(map_err)?;
         Ok(())
     }
 }

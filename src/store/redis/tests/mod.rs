@@ -12,6 +12,8 @@ use tokio::time::timeout;
 use super::*;
 use crate::store::{Record, SessionStore, Version};
 
+mod local_cache;
+
 /// How long any single store call may take in these tests before it counts as a hang.
 const NO_HANG: Duration = Duration::from_secs(10);
 
@@ -147,4 +149,42 @@ async fn hostile_keys_never_reach_redis() {
     assert_eq!(store.redis_key(&key), "p:abcdefgh12345678");
     let generated = SessionKey::generate().expect("rng");
     assert_eq!(store.parse_key(generated.as_str()), Some(generated));
+}
+
+// ----- the local cache -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_local_cache_settings_are_configuration_errors() {
+    let r = unreachable_store("redis://127.0.0.1:1/").with_local_cache(10);
+    assert!(matches!(r, Err(Error::Config(_))), "from_manager: {r:?}");
+    let mut store = unreachable_store("redis://127.0.0.1:1/");
+    store.client = Some(redis::Client::open("redis://127.0.0.1:1/").expect("URL parses"));
+    let r = store.clone().with_local_cache(0);
+    assert!(matches!(r, Err(Error::Config(_))), "capacity 0: {r:?}");
+    let r = std::thread::spawn(move || store.with_local_cache(10))
+        .join()
+        .expect("thread");
+    assert!(matches!(r, Err(Error::Config(_))), "no runtime: {r:?}");
+}
+
+/// While the tracking connection cannot be opened, the cache serves nothing and every call
+/// goes to Redis (here: unavailable, as without a cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_without_its_tracking_connection_is_bypassed() {
+    let mut store = unreachable_store("redis://127.0.0.1:1/");
+    store.client = Some(redis::Client::open("redis://127.0.0.1:1/").expect("URL parses"));
+    let store = store.with_local_cache(10).expect("a local cache");
+    assert!(format!("{store:?}").contains("Some(10)"), "{store:?}");
+    let key = SessionKey::generate().expect("rng");
+    for _ in 0..3 {
+        assert!(!store.local_cache_serving());
+        assert_eq!(store.local_cache_client_id(), None);
+        let r = timeout(NO_HANG, store.load(&key)).await.expect("load hung");
+        assert!(is_unavailable(&r), "{r:?}");
+        let r = timeout(NO_HANG, store.create(&live(json!({}))))
+            .await
+            .expect("create hung");
+        assert!(is_unavailable(&r), "{r:?}");
+        assert_eq!(store.local_cache_len(), 0);
+    }
 }
