@@ -541,7 +541,8 @@ fn render(inputs: &Inputs) -> (String, Vec<(&'static str, String)>) {
         ));
     }
     // Also without wrk: the verdicts of issue #12 then say "not measured".
-    stores::render(&mut md, &mut misses, &http, &calls);
+    let invalidation = inputs.json("invalidation.json");
+    stores::render(&mut md, &mut misses, &http, &calls, &invalidation);
 
     // ----- 2b. many requests on one session -----
     if let Some(contention) = inputs.text("contention.md") {

@@ -59,6 +59,8 @@ step "2. over loopback HTTP (wrk)"
 cargo bench --all-features --bench http
 step "2b. many requests on one session (loopback HTTP)"
 cargo bench --all-features --bench contention
+step "2c. the Redis local cache's invalidation delay"
+cargo bench --all-features --bench invalidation
 run_end=$(date +%s)
 
 step "machine"

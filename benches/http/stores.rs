@@ -21,14 +21,15 @@ use serde_json::{Value, json};
 use super::{Load, SESSIONS, ServeCmd, Server, check, compare, pinned, start};
 use crate::common::{self, Scenario};
 
-/// **The "sessionbase Redis + local cache" contender** (issue #12): `None` leaves it out.
-/// Once `RedisStore::with_local_cache` exists, enable it by making this line
-/// `Some(|store| store.with_local_cache(LOCAL_CACHE_CAPACITY));`
+/// **The "sessionbase Redis + local cache" contender** (issue #12): `None` would leave it out.
 #[cfg(feature = "redis")]
-const LOCAL_CACHE: Option<fn(sessionbase::RedisStore) -> sessionbase::RedisStore> = None;
+const LOCAL_CACHE: Option<fn(sessionbase::RedisStore) -> sessionbase::RedisStore> = Some(|store| {
+    store
+        .with_local_cache(LOCAL_CACHE_CAPACITY)
+        .expect("a local cache on a single-node RedisStore")
+});
 /// Room for every session a server creates, so that the cache holds all of them.
 #[cfg(feature = "redis")]
-#[allow(dead_code)]
 const LOCAL_CACHE_CAPACITY: usize = 10 * SESSIONS;
 
 /// The environment variable that selects scenario f's configuration in every server.

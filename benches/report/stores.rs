@@ -121,6 +121,31 @@ fn at_least(
     let _ = writeln!(rows, "| {target} | {measured} | {v} |");
 }
 
+/// The local cache's invalidation delay (`benches/invalidation.rs`): p99 ≤ 5 ms.
+fn invalidation_delay(rows: &mut String, misses: &mut Vec<String>, invalidation: &Value) {
+    let target = "Redis with local cache: invalidation delay p99 ≤ 5 ms";
+    let (Some(p50), Some(p99)) = (
+        num(&invalidation["delay_p50_us"]),
+        num(&invalidation["delay_p99_us"]),
+    ) else {
+        let _ = writeln!(rows, "| {target} | {NOT_MEASURED} | {NOT_MEASURED} |");
+        return;
+    };
+    let samples = num(&invalidation["samples"]).unwrap_or_default();
+    let measured = format!(
+        "p50 {:.2} ms, p99 {:.2} ms over {samples:.0} writes",
+        p50 / 1e3,
+        p99 / 1e3
+    );
+    let v = if p99 <= 5000.0 {
+        verdict(true).to_owned()
+    } else {
+        misses.push(format!("{target}: p99 {:.2} ms", p99 / 1e3));
+        format!("{} ({:.2} ms)", verdict(false), p99 / 1e3)
+    };
+    let _ = writeln!(rows, "| {target} | {measured} | {v} |");
+}
+
 /// Round trips per store call of sessionbase's PostgreSQL store in c, d and f
 /// (`calls.json`: the proxy's round trips over the counting wrapper's store calls).
 fn pg_round_trips(rows: &mut String, misses: &mut Vec<String>, calls: &Value) {
@@ -166,7 +191,13 @@ fn pg_round_trips(rows: &mut String, misses: &mut Vec<String>, calls: &Value) {
 }
 
 /// `### Redis and PostgreSQL` of section 2, with issue #12's targets.
-pub(crate) fn render(md: &mut String, misses: &mut Vec<String>, http: &Value, calls: &Value) {
+pub(crate) fn render(
+    md: &mut String,
+    misses: &mut Vec<String>,
+    http: &Value,
+    calls: &Value,
+    invalidation: &Value,
+) {
     let redis = &http["redis"];
     let pg = &http["postgres"];
     md.push_str(
@@ -261,6 +292,7 @@ pub(crate) fn render(md: &mut String, misses: &mut Vec<String>, http: &Value, ca
         rps(redis, "d", "tower-sessions-redis"),
         2.0,
     );
+    invalidation_delay(&mut rows, misses, invalidation);
     md.push_str(&rows);
     md.push_str(
         "\nRatios are of requests/s measured in the same interleaved group; round trips per \

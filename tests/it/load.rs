@@ -240,7 +240,7 @@ async fn under_load(label: &str, instances: [String; 2]) {
                         _ => tally.crossed += 1,
                     }
                 }
-                if round % 16 == 0 {
+                if round.is_multiple_of(16) {
                     // A throwaway login, logged out on this instance and looked at on the
                     // other at once with the old cookie.
                     let other = &instances[(c + 1) % 2];
