@@ -76,6 +76,7 @@ struct Calls {
     load: AtomicU64,
     create: AtomicU64,
     save: AtomicU64,
+    touch: AtomicU64,
     delete: AtomicU64,
     exists: AtomicU64,
 }
@@ -88,6 +89,7 @@ impl Calls {
             ("load", &self.load),
             ("create", &self.create),
             ("save", &self.save),
+            ("touch", &self.touch),
             ("delete", &self.delete),
             ("exists", &self.exists),
         ] {
@@ -141,6 +143,15 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     ) -> Result<SaveOutcome, sessionbase::Error> {
         self.calls.save.fetch_add(1, Relaxed);
         self.inner.save(key, record, expected).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, sessionbase::Error> {
+        self.calls.touch.fetch_add(1, Relaxed);
+        self.inner.touch(key, record, expected).await
     }
     async fn delete(&self, key: &SessionKey) -> Result<(), sessionbase::Error> {
         self.calls.delete.fetch_add(1, Relaxed);

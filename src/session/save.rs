@@ -352,13 +352,13 @@ impl Session {
     }
 
     /// The `store_timeout` every store call is bounded by.
-    fn limit(&self) -> Option<std::time::Duration> {
+    pub(super) fn limit(&self) -> Option<std::time::Duration> {
         self.config().store_timeout
     }
 
     /// The record a save writes: `data` and its expiry date as of now. Fails with
     /// [`Error::SessionTooLarge`] beyond `max_session_size`.
-    fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
+    pub(super) fn record(&self, data: Data, now: OffsetDateTime) -> Result<Record, Error> {
         let config = self.config();
         if let Some(limit) = config.max_session_size {
             check_size(&data, limit)?;

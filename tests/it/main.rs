@@ -37,5 +37,6 @@ mod multi_instance_redis;
 mod postgres_store;
 mod properties;
 mod redis_store;
+mod rolling;
 mod session_api;
 mod suites;

@@ -1,4 +1,4 @@
-//! The Lua script of the compare-and-swap save.
+//! The Lua scripts of the compare-and-swap save and touch.
 
 use std::sync::LazyLock;
 
@@ -27,3 +27,26 @@ end
 
 /// `EVALSHA`, falling back to loading the script when the server does not know it yet.
 pub(super) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
+
+/// The expiry alone, compare-and-swap, in one round trip. `KEYS[1]` the session's key,
+/// `ARGV[1]` the value the caller loaded (its version), `ARGV[2]` the TTL in milliseconds.
+/// Returns as [`SAVE_SCRIPT`] does; the value is never rewritten.
+const TOUCH_LUA: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  local ttl = tonumber(ARGV[2])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 1
+elseif current then
+  return 0
+else
+  return -1
+end
+";
+
+/// `EVALSHA` of [`TOUCH_LUA`], as [`SAVE_SCRIPT`].
+pub(super) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TOUCH_LUA));

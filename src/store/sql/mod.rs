@@ -20,6 +20,7 @@ use md5::{Digest, Md5};
 
 use crate::Error;
 
+mod impls;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 #[cfg(feature = "postgres")]

@@ -66,6 +66,8 @@ pub(crate) struct Queries {
     pub(crate) insert: String,
     /// new data, new expire date, key, expected data, now.
     pub(crate) update: String,
+    /// new expire date, key, expected data, now.
+    pub(crate) touch: String,
     /// key, now → a row when the key has a live record.
     pub(crate) live: String,
     /// key.
@@ -107,6 +109,13 @@ impl Queries {
                 p(3),
                 B::same_text(&data, &p(4)),
                 p(5)
+            ),
+            touch: format!(
+                "UPDATE {t} SET {expire} = {} WHERE {key} = {} AND {} AND {expire} > {}",
+                p(1),
+                p(2),
+                B::same_text(&data, &p(3)),
+                p(4)
             ),
             live: format!(
                 "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {}",
@@ -293,6 +302,42 @@ where
                 });
             }
         }
+        self.missed(key, now).await
+    }
+
+    /// `expire_date` alone, compare-and-swap as `save`: `session_data`, and so the version,
+    /// stays as it was, and a row deleted or expired is never brought back.
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let now = B::to_db(OffsetDateTime::now_utc());
+        if let Some(expected_text) = expected
+            .as_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            let updated = sqlx::query(&self.shared.queries.touch)
+                .bind(B::to_db(record.expiry_date))
+                .bind(key.as_str())
+                .bind(expected_text)
+                .bind(now.clone())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err::<B>)?;
+            if B::rows_affected(&updated) > 0 {
+                return Ok(SaveOutcome::Saved {
+                    key: key.clone(),
+                    version: expected.clone(),
+                });
+            }
+        }
+        self.missed(key, now).await
+    }
+
+    /// Why a compare-and-swap matched no row: another version (`Conflict`) or none (`Gone`).
+    async fn missed(&self, key: &SessionKey, now: B::DateTime) -> Result<SaveOutcome, Error> {
         let live = sqlx::query(&self.shared.queries.live)
             .bind(key.as_str())
             .bind(now)
@@ -340,55 +385,4 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Implements `SessionStore` and `Debug` for a public SQL store, a newtype around
-/// `SqlCore` in a field `core`.
-macro_rules! sql_store {
-    ($store:ident) => {
-        impl ::std::fmt::Debug for $store {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                self.core.debug(stringify!($store), f)
-            }
-        }
-
-        impl $crate::store::SessionStore for $store {
-            async fn load(
-                &self,
-                key: &$crate::SessionKey,
-            ) -> Result<Option<$crate::store::LoadedRecord>, $crate::Error> {
-                self.core.load(key).await
-            }
-
-            async fn create(
-                &self,
-                record: &$crate::store::Record,
-            ) -> Result<($crate::SessionKey, $crate::store::Version), $crate::Error> {
-                self.core.create(record).await
-            }
-
-            async fn save(
-                &self,
-                key: &$crate::SessionKey,
-                record: &$crate::store::Record,
-                expected: &$crate::store::Version,
-            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
-                self.core.save(key, record, expected).await
-            }
-
-            async fn delete(&self, key: &$crate::SessionKey) -> Result<(), $crate::Error> {
-                self.core.delete(key).await
-            }
-
-            /// Whether a live record exists: unlike Django's `exists`, an expired row that
-            /// `clear_expired` has not removed yet does not count.
-            async fn exists(&self, key: &$crate::SessionKey) -> Result<bool, $crate::Error> {
-                self.core.exists(key).await
-            }
-
-            /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
-            async fn clear_expired(&self) -> Result<(), $crate::Error> {
-                self.core.clear_expired().await
-            }
-        }
-    };
-}
-pub(crate) use sql_store;
+pub(crate) use super::impls::sql_store;

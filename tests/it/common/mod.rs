@@ -232,6 +232,7 @@ pub struct Counts {
     pub load: AtomicUsize,
     pub create: AtomicUsize,
     pub save: AtomicUsize,
+    pub touch: AtomicUsize,
     pub delete: AtomicUsize,
     pub exists: AtomicUsize,
     pub clear_expired: AtomicUsize,
@@ -243,6 +244,7 @@ pub struct CountSnapshot {
     pub load: usize,
     pub create: usize,
     pub save: usize,
+    pub touch: usize,
     pub delete: usize,
     pub exists: usize,
     pub clear_expired: usize,
@@ -250,7 +252,13 @@ pub struct CountSnapshot {
 
 impl CountSnapshot {
     pub fn total(&self) -> usize {
-        self.load + self.create + self.save + self.delete + self.exists + self.clear_expired
+        self.load
+            + self.create
+            + self.save
+            + self.touch
+            + self.delete
+            + self.exists
+            + self.clear_expired
     }
 }
 
@@ -260,6 +268,7 @@ impl Counts {
             load: self.load.load(Ordering::SeqCst),
             create: self.create.load(Ordering::SeqCst),
             save: self.save.load(Ordering::SeqCst),
+            touch: self.touch.load(Ordering::SeqCst),
             delete: self.delete.load(Ordering::SeqCst),
             exists: self.exists.load(Ordering::SeqCst),
             clear_expired: self.clear_expired.load(Ordering::SeqCst),
@@ -271,6 +280,7 @@ impl Counts {
             &self.load,
             &self.create,
             &self.save,
+            &self.touch,
             &self.delete,
             &self.exists,
             &self.clear_expired,
@@ -350,6 +360,16 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
     ) -> Result<SaveOutcome, Error> {
         bump(&self.counts.save);
         self.inner.save(key, record, expected).await
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        bump(&self.counts.touch);
+        self.inner.touch(key, record, expected).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -1,0 +1,63 @@
+//! `SessionStore` and `Debug` for the public SQL stores: each forwards to its `SqlCore`.
+
+/// Implements `SessionStore` and `Debug` for a public SQL store, a newtype around
+/// `SqlCore` in a field `core`.
+macro_rules! sql_store {
+    ($store:ident) => {
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.core.debug(stringify!($store), f)
+            }
+        }
+
+        impl $crate::store::SessionStore for $store {
+            async fn load(
+                &self,
+                key: &$crate::SessionKey,
+            ) -> Result<Option<$crate::store::LoadedRecord>, $crate::Error> {
+                self.core.load(key).await
+            }
+
+            async fn create(
+                &self,
+                record: &$crate::store::Record,
+            ) -> Result<($crate::SessionKey, $crate::store::Version), $crate::Error> {
+                self.core.create(record).await
+            }
+
+            async fn save(
+                &self,
+                key: &$crate::SessionKey,
+                record: &$crate::store::Record,
+                expected: &$crate::store::Version,
+            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
+                self.core.save(key, record, expected).await
+            }
+
+            async fn touch(
+                &self,
+                key: &$crate::SessionKey,
+                record: &$crate::store::Record,
+                expected: &$crate::store::Version,
+            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
+                self.core.touch(key, record, expected).await
+            }
+
+            async fn delete(&self, key: &$crate::SessionKey) -> Result<(), $crate::Error> {
+                self.core.delete(key).await
+            }
+
+            /// Whether a live record exists: unlike Django's `exists`, an expired row that
+            /// `clear_expired` has not removed yet does not count.
+            async fn exists(&self, key: &$crate::SessionKey) -> Result<bool, $crate::Error> {
+                self.core.exists(key).await
+            }
+
+            /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
+            async fn clear_expired(&self) -> Result<(), $crate::Error> {
+                self.core.clear_expired().await
+            }
+        }
+    };
+}
+pub(crate) use sql_store;
