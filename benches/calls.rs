@@ -79,6 +79,7 @@ struct Calls {
     load: AtomicU64,
     create: AtomicU64,
     save: AtomicU64,
+    touch: AtomicU64,
     delete: AtomicU64,
     exists: AtomicU64,
 }
@@ -91,6 +92,7 @@ impl Calls {
             ("load", &self.load),
             ("create", &self.create),
             ("save", &self.save),
+            ("touch", &self.touch),
             ("delete", &self.delete),
             ("exists", &self.exists),
         ] {
@@ -144,6 +146,15 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     ) -> Result<SaveOutcome, sessionbase::Error> {
         self.calls.save.fetch_add(1, Relaxed);
         self.inner.save(key, record, expected).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, sessionbase::Error> {
+        self.calls.touch.fetch_add(1, Relaxed);
+        self.inner.touch(key, record, expected).await
     }
     async fn delete(&self, key: &SessionKey) -> Result<(), sessionbase::Error> {
         self.calls.delete.fetch_add(1, Relaxed);

@@ -14,9 +14,10 @@
 //! 3. **`process_response`** ([`ResponseFuture`], `response.rs`) reads the flags Django's
 //!    middleware reads (`accessed`, `modified`, `is_empty()`) and does what it does: delete
 //!    the cookie of a session that is now empty; or save a modified one (or every one, with
-//!    `save_every_request`), never on a 5xx, and set the cookie with the computed expiry
-//!    (`set_cookie.rs`); add `Vary: Cookie` when the session was used. Only a save needs
-//!    the store; with a store that answers at once it runs inline too.
+//!    `save_every_request`; a session that request left unchanged only has its stored
+//!    expiry moved, `SessionStore::touch`), never on a 5xx, and set the cookie with the
+//!    computed expiry (`set_cookie.rs`); add `Vary: Cookie` when the session was used. Only
+//!    a save needs the store; with a store that answers at once it runs inline too.
 //! 4. Errors that end the request (a failed save, a session deleted concurrently) are
 //!    logged and answered by [`OnError`] (`on_error.rs`).
 //!

@@ -149,8 +149,10 @@ where
 
 /// Django's middleware around `save()`: the cookie's `Max-Age` (`None` for a browser-length
 /// session, else `get_expiry_age()`, read before the save and loading the data as Django
-/// does), then the save. Returns the key the cookie carries and the age. `now` is the
-/// request's one clock reading, for the cookie's age, its `expires` and the record's expiry.
+/// does), then the save: of the expiry alone when the request changed nothing and only
+/// `save_every_request` asks for it (`session/touch.rs`). Returns the key the cookie carries
+/// and the age. `now` is the request's one clock reading, for the cookie's age, its `expires`
+/// and the record's expiry.
 async fn save(session: &Session, now: OffsetDateTime) -> Result<(SessionKey, Option<i64>), Error> {
     // save_every_request on a session no handler took: its record is read now.
     session.fetch().await?;
@@ -159,7 +161,7 @@ async fn save(session: &Session, now: OffsetDateTime) -> Result<(SessionKey, Opt
     } else {
         Some(session.expiry_age_at(now))
     };
-    let key = session.save_at(now).await?;
+    let key = session.save_or_touch_at(now).await?;
     Ok((key, max_age))
 }
 

@@ -8,6 +8,7 @@
 //! - `dict.rs`: the dictionary operations; `expiry.rs`: `set_expiry` and the age and date
 //!   arithmetic over the stored expiry;
 //! - `save.rs`: the store operations (`save`, `create`, `delete`, `flush`, `cycle_key`, …);
+//!   `touch.rs`: the middleware's save of a session nothing changed (the expiry alone);
 //! - `size.rs`: `max_session_size`; `extract.rs`: taking the request's session (the axum
 //!   extractor and [`Session::from_extensions`]).
 //!
@@ -47,6 +48,7 @@ mod recycle;
 mod save;
 mod size;
 mod state;
+mod touch;
 
 /// One request's session: Django's `request.session`.
 ///

@@ -19,6 +19,20 @@ pub trait CacheStore: SessionStore {
         key: &SessionKey,
         record: &Record,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes the entry under `key`, if there is one, expire at `expiry_date` (at once when
+    /// that has passed), leaving its value as it is; never creates an entry. The default
+    /// deletes the entry instead, which is always correct for a cache: the next read refills
+    /// it. [`MemoryStore`](crate::MemoryStore) moves the expiry in place, and
+    /// [`RedisStore`](crate::RedisStore) sends `PEXPIRE`.
+    fn expire_at(
+        &self,
+        key: &SessionKey,
+        expiry_date: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = expiry_date;
+        self.delete(key)
+    }
 }
 
 /// Reads the cache first and falls back to the persistent store, refilling the cache; writes
@@ -30,7 +44,9 @@ pub trait CacheStore: SessionStore {
 /// is only ever moved from the version a save started from to the one it wrote (anything
 /// else is dropped), so saves finishing out of order never leave an older copy behind. A cache that
 /// fails is logged and bypassed, as in Django, except when deleting: a session must not
-/// survive its logout in a stale cache, so a failed cache delete is an error.
+/// survive its logout in a stale cache, so a failed cache delete is an error. A touch that
+/// left the persistent record's version as it was moves the cached copy's expiry with it
+/// ([`CacheStore::expire_at`]).
 ///
 /// ```
 /// use sessionbase::{MemoryStore, SessionLayer};
@@ -275,6 +291,31 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
         Ok(outcome)
     }
 
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let outcome = self.persistent.touch(key, record, expected).await?;
+        match &outcome {
+            // The persistent record kept its bytes, so the cached copy of that version stays
+            // right: only its expiry follows.
+            SaveOutcome::Saved { key, version } if version == expected => {
+                if let Err(error) = self.cache.expire_at(key, record.expiry_date).await {
+                    tracing::warn!(%error, "session cache failed; dropping the cached copy");
+                    self.forget(key).await;
+                }
+            }
+            // Rewritten (a store whose touch is a save): as after a save.
+            SaveOutcome::Saved { key, version } => {
+                self.advance(key, expected, record, version).await;
+            }
+            SaveOutcome::Conflict | SaveOutcome::Gone => self.forget(key).await,
+        }
+        Ok(outcome)
+    }
+
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
         self.persistent.delete(key).await?;
         self.cache.delete(key).await
@@ -413,6 +454,33 @@ mod tests {
                 .unwrap(),
             SaveOutcome::Saved { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn a_touch_moves_both_expiries_and_a_stale_one_drops_the_copy() {
+        let (cache, db) = (MemoryStore::new(), MemoryStore::new());
+        let store = CachedStore::new(cache.clone(), db.clone());
+        let (key, version) = store.create(&record(json!({"a": 1}))).await.unwrap();
+        let later = Record {
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(5),
+            ..record(json!({"a": 1}))
+        };
+        let outcome = store.touch(&key, &later, &version).await.unwrap();
+        assert!(matches!(outcome, SaveOutcome::Saved { .. }), "{outcome:?}");
+        let cached = cache.load(&key).await.unwrap().expect("the copy stays");
+        assert_eq!(cached.expiry_date, Some(later.expiry_date));
+        let stored = db.load(&key).await.unwrap().unwrap();
+        assert_eq!(stored.expiry_date, Some(later.expiry_date));
+        assert_eq!(store.load(&key).await.unwrap().unwrap().version, version);
+
+        // Someone saves through the database: the touch conflicts and the copy goes.
+        db.save(&key, &record(json!({"a": 2})), &stored.version)
+            .await
+            .unwrap();
+        let stale = store.touch(&key, &later, &version).await.unwrap();
+        assert_eq!(stale, SaveOutcome::Conflict);
+        assert!(cache.load(&key).await.unwrap().is_none());
+        assert_eq!(store.load(&key).await.unwrap().unwrap().data["a"], json!(2));
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
 
 /// Django's `cached_db` engine, shared: the table is the source of truth, and Django's cache
@@ -14,6 +14,12 @@ use crate::{Error, SessionKey};
 /// that entry back over the table, losing the write. So every `save`, `delete` (and with
 /// them `flush` and `cycle_key`) goes to the table first and then deletes the cache entry:
 /// Django's next read misses and refills it from the table.
+///
+/// A [`touch`](SessionStore::touch) (`save_every_request` on a session nothing changed) is
+/// the exception: it moves the row's `expire_date` and leaves the row's data as it was, so
+/// Django's entry, if there is one, still holds that data; its TTL is moved to the session's
+/// expiry age instead, as Django's own save would set it (`PEXPIRE` with a Redis cache, which
+/// never creates an entry), and Django keeps answering from its cache.
 ///
 /// Why delete rather than write the new dict into the cache: two instances saving one
 /// session one after the other can have their cache writes arrive in the other order, which
@@ -52,7 +58,7 @@ pub struct CachedDbStore<P, C> {
 
 impl<P: SessionStore, C: SessionStore> CachedDbStore<P, C> {
     /// The store of Django's table (`table`) and of its cache (`cache`, used only to delete
-    /// entries and to answer `exists` as Django does).
+    /// entries, move their expiry and answer `exists` as Django does).
     pub fn new(table: P, cache: C) -> Self {
         Self {
             table: Arc::new(table),
@@ -71,7 +77,7 @@ impl<P: SessionStore, C: SessionStore> CachedDbStore<P, C> {
     }
 }
 
-impl<P: SessionStore, C: SessionStore> SessionStore for CachedDbStore<P, C> {
+impl<P: SessionStore, C: CacheStore> SessionStore for CachedDbStore<P, C> {
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         self.table.parse_key(cookie_value)
     }
@@ -114,6 +120,25 @@ impl<P: SessionStore, C: SessionStore> SessionStore for CachedDbStore<P, C> {
             // Saved: the entry is older than the row. Gone: an entry may still outlive the
             // row (deleted by `clearsessions`), and Django would serve it.
             self.cache.delete(key).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let outcome = self.table.touch(key, record, expected).await?;
+        match &outcome {
+            // The row's data is what it was: Django's entry stays right and lives as long.
+            SaveOutcome::Saved { version, .. } if version == expected => {
+                self.cache.expire_at(key, record.expiry_date).await?;
+            }
+            // Rewritten (a table store whose touch is a save), or gone: as a save.
+            SaveOutcome::Saved { .. } | SaveOutcome::Gone => self.cache.delete(key).await?,
+            SaveOutcome::Conflict => {}
         }
         Ok(outcome)
     }
@@ -215,5 +240,42 @@ mod tests {
             .unwrap();
         assert_eq!(gone, SaveOutcome::Gone);
         assert!(store.cache().load(&key).await.unwrap().is_none(), "gone");
+    }
+
+    #[tokio::test]
+    async fn a_touch_moves_the_cache_entrys_expiry_and_keeps_it() {
+        let store = CachedDbStore::new(MemoryStore::new(), MemoryStore::new());
+        let (key, version) = store.create(&record(json!({"a": 1}))).await.unwrap();
+        store
+            .cache()
+            .put(&key, &record(json!({"a": 1})))
+            .await
+            .unwrap();
+        let later = Record {
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(5),
+            ..record(json!({"a": 1}))
+        };
+        let outcome = store.touch(&key, &later, &version).await.unwrap();
+        assert_eq!(
+            outcome,
+            SaveOutcome::Saved {
+                key: key.clone(),
+                version: version.clone()
+            }
+        );
+        let cached = store.cache().load(&key).await.unwrap().expect("kept");
+        assert_eq!(cached.expiry_date, Some(later.expiry_date), "cache entry");
+        let row = store.table().load(&key).await.unwrap().unwrap();
+        assert_eq!(row.expiry_date, Some(later.expiry_date), "row");
+
+        // The row gone: the entry goes too, as after a save.
+        store.table().delete(&key).await.unwrap();
+        let gone = store.touch(&key, &later, &version).await.unwrap();
+        assert_eq!(gone, SaveOutcome::Gone);
+        assert!(store.cache().load(&key).await.unwrap().is_none());
+        assert!(
+            store.table().load(&key).await.unwrap().is_none(),
+            "resurrected"
+        );
     }
 }

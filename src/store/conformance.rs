@@ -2,7 +2,8 @@
 //!
 //! It checks the contract the session layer relies on: unknown keys load as nothing,
 //! `create` never overwrites and concurrent creates never collide, saves are compare-and-swap
-//! and never resurrect a deleted record, expiry is honoured on load, `clear_expired` keeps live
+//! and never resurrect a deleted record, a touch moves only the expiry and never resurrects
+//! one either (`conformance/touch.rs`), expiry is honoured on load, `clear_expired` keeps live
 //! records, every JSON type round-trips, and `flush`, `cycle_key` and concurrent saves work
 //! through the [`Session`] API. A store that by its nature cannot do a thing states it in
 //! [`Exceptions`], with the reason, and the suite checks the rest.
@@ -28,6 +29,12 @@ use time::{Duration, OffsetDateTime};
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::expiry::EXPIRY_KEY;
 use crate::{Expiry, Session, SessionConfig, SessionKey};
+
+mod touch;
+pub use touch::{
+    touch_moves_the_expiry_and_keeps_the_rest, touch_of_a_deleted_record_is_gone,
+    touch_of_an_expired_record_is_gone, touch_with_a_stale_version_is_a_conflict,
+};
 
 /// What a store cannot do, each with the reason. The suite skips exactly these checks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,6 +107,7 @@ pub async fn run<S: SessionStore + Clone>(store: S, exceptions: Exceptions) {
     concurrent_creates_never_collide(&store).await;
     save_is_compare_and_swap(&store, exceptions).await;
     save_of_deleted_record_is_gone(&store, exceptions).await;
+    touch::run(&store, exceptions).await;
     expiry_is_honoured_on_load(&store).await;
     clear_expired_keeps_live_records(&store).await;
     every_json_type_round_trips(&store).await;
@@ -128,9 +136,14 @@ pub async fn an_immediate_store_answers_at_the_first_poll<S: SessionStore>(store
     let loaded = first_poll("load", store.load(&key)).expect("load");
     assert!(loaded.is_some(), "an immediate store lost what it created");
     let outcome = first_poll("save", store.save(&key, &record, &version)).expect("save");
+    let (key, version) = match outcome {
+        SaveOutcome::Saved { key, version } => (key, version),
+        other => panic!("save after create: {other:?}"),
+    };
+    let outcome = first_poll("touch", store.touch(&key, &record, &version)).expect("touch");
     let key = match outcome {
         SaveOutcome::Saved { key, .. } => key,
-        other => panic!("save after create: {other:?}"),
+        other => panic!("touch after save: {other:?}"),
     };
     first_poll("exists", store.exists(&key)).expect("exists");
     first_poll("delete", store.delete(&key)).expect("delete");

@@ -99,6 +99,19 @@ impl Store {
         self.store.save(key, record, expected, limit).await
     }
 
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+        limit: Limit,
+    ) -> Result<SaveOutcome, Error> {
+        if self.immediate {
+            return self.store.touch_now(key, record, expected);
+        }
+        self.store.touch(key, record, expected, limit).await
+    }
+
     pub(crate) async fn delete(&self, key: &SessionKey, limit: Limit) -> Result<(), Error> {
         if self.immediate {
             return self.store.delete_now(key);
@@ -170,6 +183,13 @@ trait DynStore: Send + Sync + 'static {
         expected: &'a Version,
         limit: Limit,
     ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
+    fn touch<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
     fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>>;
     fn exists<'a>(
         &'a self,
@@ -179,6 +199,12 @@ trait DynStore: Send + Sync + 'static {
     fn load_now(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error>;
     fn create_now(&self, record: &Record) -> Result<(SessionKey, Version), Error>;
     fn save_now(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error>;
+    fn touch_now(
         &self,
         key: &SessionKey,
         record: &Record,
@@ -225,6 +251,18 @@ impl<S: SessionStore> DynStore for S {
             SessionStore::save(self, key, record, expected),
         ))
     }
+    fn touch<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: &'a Version,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
+        Box::pin(timed(
+            limit,
+            SessionStore::touch(self, key, record, expected),
+        ))
+    }
     fn delete<'a>(&'a self, key: &'a SessionKey, limit: Limit) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(timed(limit, SessionStore::delete(self, key)))
     }
@@ -248,6 +286,14 @@ impl<S: SessionStore> DynStore for S {
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
         immediate(SessionStore::save(self, key, record, expected))
+    }
+    fn touch_now(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        immediate(SessionStore::touch(self, key, record, expected))
     }
     fn delete_now(&self, key: &SessionKey) -> Result<(), Error> {
         immediate(SessionStore::delete(self, key))

@@ -222,6 +222,15 @@ impl CacheStore for MemoryStore {
         drop(replaced);
         Ok(())
     }
+
+    /// In place, whatever version the entry has; a missing entry stays missing.
+    async fn expire_at(&self, key: &SessionKey, expiry_date: OffsetDateTime) -> Result<(), Error> {
+        let hash = self.hash(key);
+        if let Some(entry) = self.write(hash)?.get_mut(hash, key) {
+            entry.expiry_date = expiry_date;
+        }
+        Ok(())
+    }
 }
 
 /// The operations, synchronous and given the time.
@@ -294,6 +303,29 @@ impl MemoryStore {
             version,
         })
     }
+
+    /// The expiry alone, in place: the data and the version stay.
+    fn touch_at(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+        now: Now,
+    ) -> Result<SaveOutcome, Error> {
+        let hash = self.hash(key);
+        let mut shard = self.write(hash)?;
+        let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
+            return Ok(SaveOutcome::Gone);
+        };
+        if expected.as_counter() != Some(entry.version) {
+            return Ok(SaveOutcome::Conflict);
+        }
+        entry.expiry_date = record.expiry_date;
+        Ok(SaveOutcome::Saved {
+            key: key.clone(),
+            version: expected.clone(),
+        })
+    }
 }
 
 impl SessionStore for MemoryStore {
@@ -317,6 +349,15 @@ impl SessionStore for MemoryStore {
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
         self.save_at(key, record, expected, Now::read())
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        self.touch_at(key, record, expected, Now::read())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -2,7 +2,8 @@
 //!
 //! A store keeps session records: a key, the session's data (a JSON object) and the instant
 //! the record expires. It is Django's `SessionStore` backend seen from below: `load`,
-//! `create`, `save`, `delete`, `exists` and `clear_expired`.
+//! `create`, `save`, `delete`, `exists` and `clear_expired`, and `touch`, which moves only the
+//! expiry of a record (`save_every_request` on a session that nothing changed).
 //!
 //! Saves are compare-and-swap. `load` returns the record with a [`Version`]; `save` writes
 //! only if the stored record still has that version, and otherwise answers
@@ -370,6 +371,27 @@ pub trait SessionStore: Send + Sync + 'static {
         expected: &Version,
     ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send;
 
+    /// Moves the expiry of the record for `key` to `record.expiry_date`, when it exists, has
+    /// not expired and still has the version `expected`: what a session that nothing changed
+    /// writes under `save_every_request` (Django saves the whole record there).
+    ///
+    /// `record` is the data loaded at `expected`, with its new expiry date. A store that can
+    /// move the expiry alone does so and leaves the stored bytes (and so the version) as they
+    /// are: the [`SaveOutcome::Saved`] it returns carries `expected` itself, still valid for a
+    /// later `save`. The default is always correct: a compare-and-swap [`save`](Self::save)
+    /// of `record` (the signed-cookie store re-signs the cookie that way, as Django does).
+    /// [`SaveOutcome::Gone`] when the record is missing or expired (nothing is created);
+    /// [`SaveOutcome::Conflict`] when it has another version, and the session then saves as
+    /// after any lost race.
+    fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send {
+        self.save(key, record, expected)
+    }
+
     /// Removes the record for `key`; a missing record is not an error.
     fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -415,6 +437,14 @@ impl<S: SessionStore> SessionStore for Arc<S> {
         expected: &Version,
     ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send {
         (**self).save(key, record, expected)
+    }
+    fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send {
+        (**self).touch(key, record, expected)
     }
     fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).delete(key)

@@ -40,5 +40,6 @@ mod postgres_store;
 mod properties;
 mod redis_local_cache;
 mod redis_store;
+mod rolling;
 mod session_api;
 mod suites;

@@ -264,6 +264,32 @@ async fn the_ttl_is_the_records_expiry() {
         (10 * 60 - tolerance..=10 * 60).contains(&s),
         "TTL {s} after save"
     );
+    let SaveOutcome::Saved { version: v1, .. } = outcome else {
+        unreachable!()
+    };
+
+    // A touch moves the TTL alone: the value, and so the version, stay.
+    let outcome = store
+        .touch(
+            &key,
+            &record(json!({"a": 2}), time::Duration::minutes(20)),
+            &v1,
+        )
+        .await
+        .expect("touch");
+    assert_eq!(
+        outcome,
+        SaveOutcome::Saved {
+            key: key.clone(),
+            version: v1.clone()
+        }
+    );
+    let s = redis.ttl(&full).await;
+    assert!(
+        (20 * 60 - tolerance..=20 * 60).contains(&s),
+        "TTL {s} after touch"
+    );
+    assert_eq!(redis.get(&full).await.expect("stored"), br#"{"a":2}"#);
 
     // As a cache, `put` sets the TTL too.
     store
@@ -274,6 +300,38 @@ async fn the_ttl_is_the_records_expiry() {
     assert!(
         (5 * 60 - tolerance..=5 * 60).contains(&s),
         "TTL {s} after put"
+    );
+    // And `expire_at` moves it, leaving the value; a date already passed deletes the key.
+    let value = redis.get(&full).await;
+    store
+        .expire_at(
+            &key,
+            OffsetDateTime::now_utc() + time::Duration::minutes(40),
+        )
+        .await
+        .expect("expire_at");
+    let s = redis.ttl(&full).await;
+    assert!(
+        (40 * 60 - tolerance..=40 * 60).contains(&s),
+        "TTL {s} after expire_at"
+    );
+    assert_eq!(redis.get(&full).await, value);
+    store
+        .expire_at(&key, OffsetDateTime::now_utc() - time::Duration::seconds(1))
+        .await
+        .expect("expire_at");
+    assert!(redis.get(&full).await.is_none(), "expired by expire_at");
+    let missing = SessionKey::generate().expect("rng");
+    store
+        .expire_at(
+            &missing,
+            OffsetDateTime::now_utc() + time::Duration::minutes(1),
+        )
+        .await
+        .expect("expire_at");
+    assert!(
+        redis.get(&store.redis_key(&missing)).await.is_none(),
+        "created"
     );
 }
 
@@ -314,6 +372,22 @@ async fn expired_records_are_not_kept() {
     assert!(
         !store.exists(&key).await.expect("exists"),
         "saved expired: gone"
+    );
+
+    // A touch to an expiry already passed deletes the key, as a save does.
+    let (key, version) = store.create(&live(json!({"x": 1}))).await.expect("create");
+    let outcome = store
+        .touch(
+            &key,
+            &record(json!({"x": 1}), time::Duration::seconds(-5)),
+            &version,
+        )
+        .await
+        .expect("touch");
+    assert!(matches!(outcome, SaveOutcome::Saved { .. }), "{outcome:?}");
+    assert!(
+        redis.get(&store.redis_key(&key)).await.is_none(),
+        "touched expired: gone"
     );
 }
 
@@ -620,6 +694,31 @@ async fn every_operation_is_one_command() {
         SaveOutcome::Conflict
     );
     assert_eq!(proxy.take().len(), 1, "a conflict is one command too");
+
+    // A touch is one script call too (after the first, which may load it), and `expire_at`
+    // one PEXPIRE.
+    let loaded = store.load(&key).await.expect("load").expect("loads");
+    store
+        .touch(&key, &live(json!({"n": 2})), &loaded.version)
+        .await
+        .expect("touch");
+    proxy.take();
+    let outcome = store
+        .touch(&key, &live(json!({"n": 2})), &loaded.version)
+        .await
+        .expect("touch");
+    assert!(matches!(outcome, SaveOutcome::Saved { .. }), "{outcome:?}");
+    let sent = proxy.take();
+    assert_eq!(sent.len(), 1, "touch: {sent:?}");
+    assert_eq!(sent[0][0].to_uppercase(), "EVALSHA", "{sent:?}");
+    assert_eq!(sent[0][3], full);
+    store
+        .expire_at(&key, OffsetDateTime::now_utc() + time::Duration::minutes(1))
+        .await
+        .expect("expire_at");
+    let sent = proxy.take();
+    assert_eq!(sent.len(), 1, "expire_at: {sent:?}");
+    assert_eq!(sent[0][0].to_uppercase(), "PEXPIRE", "{sent:?}");
 
     assert!(store.exists(&key).await.expect("exists"));
     assert_eq!(proxy.take(), vec![vec!["EXISTS".to_owned(), full.clone()]]);

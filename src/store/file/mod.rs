@@ -96,7 +96,8 @@ const DEFAULT_COOKIE_AGE: Duration = Duration::weeks(2);
 /// under way on its stripe in this process) before answering `Conflict`, so that many
 /// requests racing on one session do not all retry in lockstep. Django processes sharing
 /// the directory take no lock (Django relies on the rename alone), so a save racing a
-/// Django save can still lose that one.
+/// Django save can still lose that one. A [`touch`](SessionStore::touch) compares the same
+/// way and then sets only the file's modification time, which the expiry derives from.
 ///
 /// # Cleaning
 ///
@@ -283,6 +284,18 @@ impl SessionStore for FileStore {
             .encode_preserving(&record.data, expected.preserved())?;
         let (key, expected) = (key.clone(), expected.clone());
         blocking(move || inner.save(&key, content.as_bytes(), &expected)).await
+    }
+
+    /// The file's modification time alone, under the lock; see [`FileStore`].
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        _record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let inner = Arc::clone(&self.inner);
+        let (key, expected) = (key.clone(), expected.clone());
+        blocking(move || inner.touch(&key, &expected)).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -1,5 +1,5 @@
-//! Writing session files: replace by rename, create, compare-and-swap save, delete, and
-//! `clear_expired`'s scan.
+//! Writing session files: replace by rename, create, compare-and-swap save and touch,
+//! delete, and `clear_expired`'s scan.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -102,6 +102,35 @@ impl Inner {
                 })
             }
         }
+    }
+
+    /// Compare-and-swap as `save`, then only the modification time is set to now: a file's
+    /// expiry derives from it (Django's `_expiry_date`: mtime + cookie age), so the file
+    /// then loads, for Django too, as the same content rewritten now would.
+    pub(super) fn touch(&self, key: &SessionKey, expected: &Version) -> Result<SaveOutcome, Error> {
+        let file_name = self.file_name(key)?;
+        let _lock = self.lock(&file_name)?;
+        let path = self.dir.join(&file_name);
+        match self.read(&path)? {
+            Stored::Missing | Stored::Unreadable | Stored::Expired => return Ok(SaveOutcome::Gone),
+            Stored::Live { bytes, .. } if expected.as_bytes() != Some(&bytes[..]) => {
+                return Ok(SaveOutcome::Conflict);
+            }
+            Stored::Live { .. } => {}
+        }
+        // Opened for writing (Windows needs it to set a time), never created nor truncated.
+        match fs::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file
+                .set_modified(SystemTime::now())
+                .map_err(|e| self.fail("set a session file's modification time", e))?,
+            // Removed since by a process that takes no lock (Django).
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(SaveOutcome::Gone),
+            Err(e) => return Err(self.fail("open a session file", e)),
+        }
+        Ok(SaveOutcome::Saved {
+            key: key.clone(),
+            version: expected.clone(),
+        })
     }
 
     pub(super) fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -38,7 +38,8 @@ const DEFAULT_PREFIX: &str = "sessionbase:";
 /// Every operation is one round trip: `load` is a `GET`, `create` a `SET … NX PX` (a new
 /// session never overwrites an existing one; on a collision another key is drawn), `save` a
 /// Lua script (`EVALSHA`) that compares the stored value with the one loaded and only then
-/// writes (`SET … XX PX`), `delete` a `DEL` and `exists` an `EXISTS`. The stored value is
+/// writes (`SET … XX PX`), `touch` another script that compares the same way and then only
+/// moves the TTL (`PEXPIRE`), `delete` a `DEL` and `exists` an `EXISTS`. The stored value is
 /// also the record's version, so two requests racing on one session never lose each
 /// other's changes. Values are written by a [`Codec`]: plain JSON by default, Django's
 /// signed format with [`with_codec`](Self::with_codec)`(`[`Codec::django`]`(...))`.

@@ -1,4 +1,4 @@
-//! The Lua scripts: the compare-and-swap save, and the create of a cached store.
+//! The Lua scripts: the compare-and-swap save and touch, and the create of a cached store.
 
 use std::sync::LazyLock;
 
@@ -48,3 +48,26 @@ return 0
 
 /// `EVALSHA` of [`CREATE_LUA`], for creates on the tracking connection.
 pub(super) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
+
+/// The expiry alone, compare-and-swap, in one round trip. `KEYS[1]` the session's key,
+/// `ARGV[1]` the value the caller loaded (its version), `ARGV[2]` the TTL in milliseconds.
+/// Returns as [`SAVE_SCRIPT`] does; the value is never rewritten.
+const TOUCH_LUA: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  local ttl = tonumber(ARGV[2])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 1
+elseif current then
+  return 0
+else
+  return -1
+end
+";
+
+/// `EVALSHA` of [`TOUCH_LUA`], as [`SAVE_SCRIPT`].
+pub(super) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TOUCH_LUA));

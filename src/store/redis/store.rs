@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::RedisStore;
 use super::cached_ops::{Via, Written};
 use super::connection::map_err;
-use super::scripts::{CREATE_SCRIPT, SAVE_SCRIPT};
+use super::scripts::{CREATE_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT};
 use crate::store::preserved::Preserved;
 use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
@@ -151,19 +151,31 @@ impl SessionStore for RedisStore {
             ttl_ms: ttl,
         });
         self.end_write(key, ticket, written);
-        Ok(match answer.map_err(map_err)? {
-            1 => SaveOutcome::Saved {
-                key: key.clone(),
-                version: Version::from_bytes(value).with_preserved(preserved),
-            },
-            0 => SaveOutcome::Conflict,
-            -1 => SaveOutcome::Gone,
-            other => {
-                return Err(Error::store(format!(
-                    "unexpected reply from the save script: {other}"
-                )));
-            }
-        })
+        let answer = answer.map_err(map_err)?;
+        let version = Version::from_bytes(value).with_preserved(preserved);
+        outcome(answer, key, version, "save")
+    }
+
+    /// One script, as `save`, that compares the stored value and then only moves the TTL
+    /// (`PEXPIRE`), or deletes the key when the TTL is not positive, as `save` does. With a
+    /// local cache it is a write of the key like any other: the cached copy goes (its
+    /// deadline is the old TTL) and the next load refills it.
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let ttl = ttl_ms(record.expiry_date).max(0);
+        let (ticket, mut via) = self.begin_write(key);
+        let answer: Result<i64, _> = TOUCH_SCRIPT
+            .key(self.redis_key(key))
+            .arg(expected.as_bytes().unwrap_or_default())
+            .arg(ttl)
+            .invoke_async(&mut via)
+            .await;
+        self.end_write(key, ticket, None);
+        outcome(answer.map_err(map_err)?, key, expected.clone(), "touch")
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
@@ -195,6 +207,28 @@ impl SessionStore for RedisStore {
     }
 }
 
+/// What the save and touch scripts answered: 1 written, 0 another value, -1 no key.
+fn outcome(
+    answer: i64,
+    key: &SessionKey,
+    version: Version,
+    script: &str,
+) -> Result<SaveOutcome, Error> {
+    Ok(match answer {
+        1 => SaveOutcome::Saved {
+            key: key.clone(),
+            version,
+        },
+        0 => SaveOutcome::Conflict,
+        -1 => SaveOutcome::Gone,
+        other => {
+            return Err(Error::store(format!(
+                "unexpected reply from the {script} script: {other}"
+            )));
+        }
+    })
+}
+
 impl CacheStore for RedisStore {
     /// `SET key value PX ttl`, replacing whatever is there; a record already expired is
     /// deleted instead.
@@ -215,6 +249,19 @@ impl CacheStore for RedisStore {
         // Not cached: `put` is a cache's fill, seldom read back through this same store.
         self.end_write(key, ticket, None);
         reply.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// `PEXPIRE key ttl`, which leaves a missing key missing; an expiry already passed
+    /// deletes the key instead, as `put` does.
+    async fn expire_at(&self, key: &SessionKey, expiry_date: OffsetDateTime) -> Result<(), Error> {
+        let ttl = ttl_ms(expiry_date);
+        if ttl <= 0 {
+            return self.delete(key).await;
+        }
+        let _: i64 = self
+            .query(redis::cmd("PEXPIRE").arg(self.redis_key(key)).arg(ttl))
+            .await?;
         Ok(())
     }
 }

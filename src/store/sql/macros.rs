@@ -40,6 +40,15 @@ macro_rules! sql_store {
                 self.core.save(key, record, expected).await
             }
 
+            async fn touch(
+                &self,
+                key: &$crate::SessionKey,
+                record: &$crate::store::Record,
+                expected: &$crate::store::Version,
+            ) -> Result<$crate::store::SaveOutcome, $crate::Error> {
+                self.core.touch(key, record, expected).await
+            }
+
             async fn delete(&self, key: &$crate::SessionKey) -> Result<(), $crate::Error> {
                 self.core.delete(key).await
             }

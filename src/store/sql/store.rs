@@ -72,6 +72,8 @@ pub(crate) struct Queries {
     pub(crate) insert: String,
     /// new data, new expire date, key, expected data, now.
     pub(crate) update: String,
+    /// new expire date, key, expected data, now.
+    pub(crate) touch: String,
     /// key, now → a row when the key has a live record.
     pub(crate) live: String,
     /// key.
@@ -113,6 +115,13 @@ impl Queries {
                 p(3),
                 B::same_text(&data, &p(4)),
                 p(5)
+            ),
+            touch: format!(
+                "UPDATE {t} SET {expire} = {} WHERE {key} = {} AND {} AND {expire} > {}",
+                p(1),
+                p(2),
+                B::same_text(&data, &p(3)),
+                p(4)
             ),
             live: format!(
                 "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {}",
@@ -354,6 +363,51 @@ where
                 });
             }
         }
+        self.missed(&mut lease, key, now).await
+    }
+
+    /// `expire_date` alone, compare-and-swap as `save`: `session_data`, and so the version,
+    /// stays as it was, and a row deleted or expired is never brought back.
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        let now = B::to_db(OffsetDateTime::now_utc());
+        let mut lease = self.lease().await?;
+        if let Some(expected_text) = expected
+            .as_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            let updated = lease
+                .run::<B, _, _>(|conn| {
+                    sqlx::query(&self.shared.queries.touch)
+                        .bind(B::to_db(record.expiry_date))
+                        .bind(key.as_str())
+                        .bind(expected_text)
+                        .bind(now.clone())
+                        .execute(conn)
+                })
+                .await
+                .map_err(map_err::<B>)?;
+            if B::rows_affected(&updated) > 0 {
+                return Ok(SaveOutcome::Saved {
+                    key: key.clone(),
+                    version: expected.clone(),
+                });
+            }
+        }
+        self.missed(&mut lease, key, now).await
+    }
+
+    /// Why a compare-and-swap matched no row: another version (`Conflict`) or none (`Gone`).
+    async fn missed(
+        &self,
+        lease: &mut Lease<B::Db>,
+        key: &SessionKey,
+        now: B::DateTime,
+    ) -> Result<SaveOutcome, Error> {
         let live = lease
             .run::<B, _, _>(|conn| {
                 sqlx::query(&self.shared.queries.live)

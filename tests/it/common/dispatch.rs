@@ -48,6 +48,16 @@ impl<S: SessionStore> SessionStore for IoStore<S> {
         self.0.save(key, record, expected).await
     }
 
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        tokio::task::yield_now().await;
+        self.0.touch(key, record, expected).await
+    }
+
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
         tokio::task::yield_now().await;
         self.0.delete(key).await

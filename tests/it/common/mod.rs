@@ -235,6 +235,7 @@ pub struct Counts {
     pub load: AtomicUsize,
     pub create: AtomicUsize,
     pub save: AtomicUsize,
+    pub touch: AtomicUsize,
     pub delete: AtomicUsize,
     pub exists: AtomicUsize,
     pub clear_expired: AtomicUsize,
@@ -246,6 +247,7 @@ pub struct CountSnapshot {
     pub load: usize,
     pub create: usize,
     pub save: usize,
+    pub touch: usize,
     pub delete: usize,
     pub exists: usize,
     pub clear_expired: usize,
@@ -253,7 +255,13 @@ pub struct CountSnapshot {
 
 impl CountSnapshot {
     pub fn total(&self) -> usize {
-        self.load + self.create + self.save + self.delete + self.exists + self.clear_expired
+        self.load
+            + self.create
+            + self.save
+            + self.touch
+            + self.delete
+            + self.exists
+            + self.clear_expired
     }
 }
 
@@ -263,6 +271,7 @@ impl Counts {
             load: self.load.load(Ordering::SeqCst),
             create: self.create.load(Ordering::SeqCst),
             save: self.save.load(Ordering::SeqCst),
+            touch: self.touch.load(Ordering::SeqCst),
             delete: self.delete.load(Ordering::SeqCst),
             exists: self.exists.load(Ordering::SeqCst),
             clear_expired: self.clear_expired.load(Ordering::SeqCst),
@@ -274,6 +283,7 @@ impl Counts {
             &self.load,
             &self.create,
             &self.save,
+            &self.touch,
             &self.delete,
             &self.exists,
             &self.clear_expired,
@@ -353,6 +363,16 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
     ) -> Result<SaveOutcome, Error> {
         bump(&self.counts.save);
         self.inner.save(key, record, expected).await
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        bump(&self.counts.touch);
+        self.inner.touch(key, record, expected).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

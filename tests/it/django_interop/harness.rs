@@ -162,6 +162,8 @@ pub struct Settings {
     pub cache: Option<CacheSettings>,
     /// `SESSION_CACHE_ALIAS`; `None` is Django's `"default"`.
     pub session_cache_alias: Option<String>,
+    /// `SESSION_SAVE_EVERY_REQUEST`.
+    pub save_every_request: bool,
 }
 
 /// One entry of Django's `CACHES`.
@@ -221,6 +223,7 @@ impl Settings {
             file_path: None,
             cache: None,
             session_cache_alias: None,
+            save_every_request: false,
         }
     }
 
@@ -273,6 +276,12 @@ impl Settings {
         self
     }
 
+    /// `SESSION_SAVE_EVERY_REQUEST = True` on both sides.
+    pub fn with_save_every_request(mut self) -> Self {
+        self.save_every_request = true;
+        self
+    }
+
     pub fn with_file_path(mut self, path: &Path) -> Self {
         self.file_path = Some(path.to_owned());
         self
@@ -283,7 +292,8 @@ impl Settings {
         let mut config = DjangoConfig::new(&self.secret)
             .with_secret_key_fallbacks(self.fallbacks.clone())
             .with_session_engine(self.engine)
-            .with_database_url(&self.database_url);
+            .with_database_url(&self.database_url)
+            .with_session_save_every_request(self.save_every_request);
         if let Some(path) = &self.file_path {
             config = config.with_session_file_path(path);
         }
@@ -358,6 +368,9 @@ impl Settings {
         }
         if let Some(alias) = &self.session_cache_alias {
             command.env("SESSION_CACHE_ALIAS", alias);
+        }
+        if self.save_every_request {
+            command.env("SESSION_SAVE_EVERY_REQUEST", "1");
         }
     }
 }

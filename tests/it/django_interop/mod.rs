@@ -18,7 +18,8 @@
 //! databases), and is skipped with a message without it. The `cached_db` and `cache` engines
 //! run on the Redis of `REDIS_URL` through Django's own cache backends (`caches.rs`);
 //! without it those are skipped with a message. With `SESSIONBASE_REQUIRE_ALL_SUITES` set, a
-//! scenario skipped for want of a server fails instead.
+//! scenario skipped for want of a server fails instead. Rolling sessions
+//! (`SESSION_SAVE_EVERY_REQUEST`) on `cached_db` and `file` are in `rolling.rs`.
 //!
 //! Run this module alone with `cargo test --all-features --test it django_interop::`.
 
@@ -32,6 +33,7 @@
 
 mod caches;
 mod harness;
+mod rolling;
 mod values;
 
 use std::fs::File;
