@@ -36,6 +36,7 @@ mod multi_instance_postgres;
 mod multi_instance_redis;
 mod postgres_store;
 mod properties;
+mod redis_cluster;
 mod redis_store;
 mod session_api;
 mod suites;

@@ -11,13 +11,15 @@ use redis::cluster_async::ClusterConnection;
 use super::Codec;
 use crate::{Error, SessionKey};
 use connection::{
-    CLUSTER_OVERALL_TIMEOUT, CONNECTION_TIMEOUT, Connection, RECONNECT_MAX_DELAY,
-    RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
+    CLUSTER_OVERALL_TIMEOUT, CLUSTER_RETRY_WAIT_MS, CONNECTION_TIMEOUT, Connection,
+    RECONNECT_MAX_DELAY, RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
 };
 use format::Format;
+use replica_ack::ReplicaAck;
 
 mod connection;
 mod format;
+mod replica_ack;
 mod scripts;
 mod store;
 #[cfg(test)]
@@ -95,7 +97,12 @@ const DEFAULT_PREFIX: &str = "sessionbase:";
 /// script included) touches that one key only, so no command ever spans two hash slots
 /// (`CROSSSLOT` cannot happen) and sessions spread over the whole cluster. For that reason,
 /// do not put a hash tag (`{...}`) in the prefix: it would pin every session to one slot.
-/// MOVED and ASK redirections, and failovers, are handled by the cluster client.
+/// MOVED and ASK redirections, and failovers, are handled by the cluster client: while a
+/// primary fails over, the requests on its slots fail with [`Error::StoreUnavailable`] (or
+/// time out), the others go on, and the store follows the promoted replica by itself. Run
+/// the cluster with `cluster-require-full-coverage no`, or every shard stops serving while
+/// one is down. Replication is asynchronous: see
+/// [`with_replica_ack`](Self::with_replica_ack) for writes that survive a failover.
 ///
 /// # Expiry
 ///
@@ -118,6 +125,7 @@ pub struct RedisStore {
     connection: Connection,
     prefix: Arc<str>,
     format: Arc<Format>,
+    replica_ack: Option<ReplicaAck>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -138,6 +146,7 @@ impl fmt::Debug for RedisStore {
                     Format::Pickle => "pickle",
                 },
             )
+            .field("replica_ack", &self.replica_ack)
             .finish()
     }
 }
@@ -184,6 +193,8 @@ impl RedisStore {
             .connection_timeout(CONNECTION_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
             .overall_response_timeout(Some(CLUSTER_OVERALL_TIMEOUT))
+            .min_retry_wait(CLUSTER_RETRY_WAIT_MS.0)
+            .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
             .build()
             .map_err(map_connect_err)?;
         let connection = client
@@ -209,6 +220,7 @@ impl RedisStore {
             connection,
             prefix: DEFAULT_PREFIX.into(),
             format: Arc::new(Format::Text(Codec::plain())),
+            replica_ack: None,
         }
     }
 

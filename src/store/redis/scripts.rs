@@ -8,7 +8,7 @@ use redis::Script;
 /// caller loaded (its version), `ARGV[2]` the new value, `ARGV[3]` the TTL in milliseconds.
 /// Returns 1 when written (deleted when the TTL is not positive: the record expired), 0 when
 /// the stored value is another one (conflict), -1 when there is no record (gone).
-const SAVE_LUA: &str = r"
+pub(super) const SAVE_LUA: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then
   local ttl = tonumber(ARGV[3])

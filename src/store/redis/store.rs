@@ -6,8 +6,6 @@ use redis::Value;
 use time::OffsetDateTime;
 
 use super::RedisStore;
-use super::connection::map_err;
-use super::scripts::SAVE_SCRIPT;
 use crate::store::preserved::Preserved;
 use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
@@ -57,16 +55,13 @@ impl SessionStore for RedisStore {
                 // Already expired: a record that would never load is not written.
                 return Ok((key, Version::from_bytes(value)));
             }
-            let reply: Value = self
-                .query(
-                    redis::cmd("SET")
-                        .arg(self.redis_key(&key))
-                        .arg(&value)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(ttl),
-                )
-                .await?;
+            let mut set = redis::cmd("SET");
+            set.arg(self.redis_key(&key))
+                .arg(&value)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl);
+            let reply: Value = self.write(set).await?;
             match reply {
                 // The key is taken: draw another.
                 Value::Nil => continue,
@@ -98,15 +93,9 @@ impl SessionStore for RedisStore {
         // A version that is not stored bytes (from another store) matches nothing: a stored
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
-        let mut connection = self.connection.clone();
-        let answer: i64 = SAVE_SCRIPT
-            .key(self.redis_key(key))
-            .arg(expected)
-            .arg(&value)
-            .arg(ttl)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(map_err)?;
+        let answer = self
+            .compare_and_swap(self.redis_key(key), expected, &value, ttl)
+            .await?;
         Ok(match answer {
             1 => SaveOutcome::Saved {
                 key: key.clone(),
@@ -123,9 +112,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let _: i64 = self
-            .query(redis::cmd("DEL").arg(self.redis_key(key)))
-            .await?;
+        let mut del = redis::cmd("DEL");
+        del.arg(self.redis_key(key));
+        let _: i64 = self.write(del).await?;
         Ok(())
     }
 
@@ -149,15 +138,9 @@ impl CacheStore for RedisStore {
             return self.delete(key).await;
         }
         let value = self.format.encode(&record.data, &Preserved::default())?;
-        let _: Value = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.redis_key(key))
-                    .arg(value)
-                    .arg("PX")
-                    .arg(ttl),
-            )
-            .await?;
+        let mut set = redis::cmd("SET");
+        set.arg(self.redis_key(key)).arg(value).arg("PX").arg(ttl);
+        let _: Value = self.write(set).await?;
         Ok(())
     }
 }

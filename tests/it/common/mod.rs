@@ -7,8 +7,13 @@
 // Not every suite uses every helper, and some only exist with some features.
 #![allow(dead_code)]
 
+#[cfg(feature = "redis")]
+mod cluster;
 mod dispatch;
 mod servers;
+
+#[cfg(feature = "redis")]
+pub use cluster::{Cluster, Primary};
 
 pub(crate) use dispatch::on_both_paths;
 pub use dispatch::{IoStore, SuiteStore};
