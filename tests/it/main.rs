@@ -38,6 +38,7 @@ mod multi_instance_redis;
 mod postgres_connections;
 mod postgres_store;
 mod properties;
+mod redis_cluster;
 mod redis_local_cache;
 mod redis_store;
 mod rolling;

@@ -27,6 +27,24 @@ fn not_run() -> Vec<String> {
         "MYSQL_URL",
     );
     check("Redis", cfg!(feature = "redis"), "redis", "REDIS_URL");
+    check(
+        "Redis Cluster",
+        cfg!(all(feature = "redis", feature = "conformance")),
+        "redis,conformance",
+        "REDIS_CLUSTER_URLS",
+    );
+    // The failover suites start clusters of their own (tests/it/common/cluster.rs).
+    let installed = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if cfg!(feature = "redis") && !(installed("redis-server") && installed("redis-cli")) {
+        missing.push(
+            "Redis Cluster failover tests skipped: redis-server or redis-cli not installed".into(),
+        );
+    }
     missing
 }
 

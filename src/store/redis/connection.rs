@@ -15,6 +15,11 @@ pub(super) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a Redis Cluster request may take, redirections and retries included.
 pub(super) const CLUSTER_OVERALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The shortest and longest pause (milliseconds) of the cluster client before it retries a
+/// request (redis-rs waits 1.28 s at least by default): short, so that a request that meets
+/// a failover or a resharding retries several times within [`CLUSTER_OVERALL_TIMEOUT`] and
+/// succeeds as soon as the new topology is known.
+pub(super) const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (20, 400);
 /// How many times the connection manager retries a failed reconnection before reporting the
 /// failure (every later command starts a new reconnection): few, so that a request against a
 /// Redis that is down fails within about a second instead of waiting out a long backoff.
@@ -58,7 +63,10 @@ impl ConnectionLike for Connection {
 }
 
 /// Maps a Redis error: unreachable, timed out, dropped or a cluster that cannot serve the
-/// key right now is [`Error::StoreUnavailable`]; anything else is [`Error::Store`].
+/// key right now is [`Error::StoreUnavailable`]; anything else is [`Error::Store`]. A
+/// `MOVED` or `ASK` only reaches here when the cluster client ran out of retries following
+/// redirections, in the middle of a failover (a node still redirecting to the primary that
+/// died): the cluster is changing, not broken.
 pub(super) fn map_err(e: RedisError) -> Error {
     if is_transient(&e) {
         Error::unavailable(e)
@@ -83,6 +91,8 @@ pub(super) fn is_transient(e: &RedisError) -> bool {
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::BusyLoading
                         | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                 )
         )
 }

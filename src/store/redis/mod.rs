@@ -12,16 +12,18 @@ use redis::cluster_async::ClusterConnection;
 use super::Codec;
 use crate::{Error, SessionKey};
 use connection::{
-    CLUSTER_OVERALL_TIMEOUT, CONNECTION_TIMEOUT, Connection, RECONNECT_MAX_DELAY,
-    RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
+    CLUSTER_OVERALL_TIMEOUT, CLUSTER_RETRY_WAIT_MS, CONNECTION_TIMEOUT, Connection,
+    RECONNECT_MAX_DELAY, RECONNECT_RETRIES, RESPONSE_TIMEOUT, map_connect_err, map_err,
 };
 use format::Format;
+use replica_ack::ReplicaAck;
 use tracking::Tracked;
 
 mod cached_ops;
 mod connection;
 mod format;
 mod local_cache;
+mod replica_ack;
 mod scripts;
 mod store;
 #[cfg(test)]
@@ -101,7 +103,12 @@ const DEFAULT_PREFIX: &str = "sessionbase:";
 /// script included) touches that one key only, so no command ever spans two hash slots
 /// (`CROSSSLOT` cannot happen) and sessions spread over the whole cluster. For that reason,
 /// do not put a hash tag (`{...}`) in the prefix: it would pin every session to one slot.
-/// MOVED and ASK redirections, and failovers, are handled by the cluster client.
+/// MOVED and ASK redirections, and failovers, are handled by the cluster client: while a
+/// primary fails over, the requests on its slots fail with [`Error::StoreUnavailable`] (or
+/// time out), the others go on, and the store follows the promoted replica by itself. Run
+/// the cluster with `cluster-require-full-coverage no`, or every shard stops serving while
+/// one is down. Replication is asynchronous: see
+/// [`with_replica_ack`](Self::with_replica_ack) for writes that survive a failover.
 ///
 /// # Expiry
 ///
@@ -134,6 +141,7 @@ pub struct RedisStore {
     /// cache's tracking connection.
     client: Option<redis::Client>,
     cache: Option<Arc<Tracked>>,
+    replica_ack: Option<ReplicaAck>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -158,6 +166,7 @@ impl fmt::Debug for RedisStore {
                 "local_cache",
                 &self.cache.as_ref().map(|t| t.cache().capacity()),
             )
+            .field("replica_ack", &self.replica_ack)
             .finish()
     }
 }
@@ -206,6 +215,8 @@ impl RedisStore {
             .connection_timeout(CONNECTION_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
             .overall_response_timeout(Some(CLUSTER_OVERALL_TIMEOUT))
+            .min_retry_wait(CLUSTER_RETRY_WAIT_MS.0)
+            .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
             .build()
             .map_err(map_connect_err)?;
         let connection = client
@@ -231,6 +242,7 @@ impl RedisStore {
             connection,
             prefix: DEFAULT_PREFIX.into(),
             format: Arc::new(Format::Text(Codec::plain())),
+            replica_ack: None,
             client: None,
             cache: None,
         }

@@ -14,7 +14,7 @@ use redis::Script;
 /// Redis's tracking of the key, and reading the key again in the same script has Redis track
 /// it from the write on, so that the next change by anyone else is pushed. Elsewhere it is
 /// one lookup.
-const SAVE_LUA: &str = r"
+pub(super) const SAVE_LUA: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then
   local ttl = tonumber(ARGV[3])
@@ -38,7 +38,7 @@ pub(super) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(S
 /// `SET KEYS[1] ARGV[1] NX PX ARGV[2]`, then a read of the key so that a store with a local
 /// cache has Redis track it from its creation on (see [`SAVE_LUA`]). Returns 1 when created,
 /// 0 when the key was taken.
-const CREATE_LUA: &str = r"
+pub(super) const CREATE_LUA: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('EXISTS', KEYS[1])
   return 1
@@ -52,7 +52,7 @@ pub(super) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new
 /// The expiry alone, compare-and-swap, in one round trip. `KEYS[1]` the session's key,
 /// `ARGV[1]` the value the caller loaded (its version), `ARGV[2]` the TTL in milliseconds.
 /// Returns as [`SAVE_SCRIPT`] does; the value is never rewritten.
-const TOUCH_LUA: &str = r"
+pub(super) const TOUCH_LUA: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then
   local ttl = tonumber(ARGV[2])

@@ -9,8 +9,7 @@ use time::OffsetDateTime;
 
 use super::RedisStore;
 use super::cached_ops::{Via, Written};
-use super::connection::map_err;
-use super::scripts::{CREATE_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT};
+use super::scripts::{CREATE_LUA, CREATE_SCRIPT, SAVE_LUA, SAVE_SCRIPT, TOUCH_LUA, TOUCH_SCRIPT};
 use crate::store::preserved::Preserved;
 use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
 use crate::{Error, SessionKey};
@@ -73,30 +72,31 @@ impl SessionStore for RedisStore {
             }
             let (ticket, mut via) = self.begin_write(&key);
             let sent = Instant::now();
-            let reply: Result<Value, _> = if matches!(via, Via::Tracking(_)) {
+            let ttl_arg = ttl.to_string();
+            let reply: Result<Value, Error> = if matches!(via, Via::Tracking(_)) {
                 // Cached: created and tracked in one step (see `scripts.rs`).
-                CREATE_SCRIPT
-                    .key(self.redis_key(&key))
-                    .arg(&value)
-                    .arg(ttl)
-                    .invoke_async::<i64>(&mut via)
-                    .await
-                    .map(|created| {
-                        if created == 1 {
-                            Value::Okay
-                        } else {
-                            Value::Nil
-                        }
-                    })
+                self.script::<i64>(
+                    &mut via,
+                    (CREATE_LUA, &CREATE_SCRIPT),
+                    self.redis_key(&key),
+                    &[&value, ttl_arg.as_bytes()],
+                )
+                .await
+                .map(|created| {
+                    if created == 1 {
+                        Value::Okay
+                    } else {
+                        Value::Nil
+                    }
+                })
             } else {
-                redis::cmd("SET")
-                    .arg(self.redis_key(&key))
+                let mut set = redis::cmd("SET");
+                set.arg(self.redis_key(&key))
                     .arg(&value)
                     .arg("NX")
                     .arg("PX")
-                    .arg(ttl)
-                    .query_async(&mut via)
-                    .await
+                    .arg(ttl);
+                self.write(&mut via, set).await
             };
             let created = matches!(&reply, Ok(Value::Okay))
                 || matches!(&reply, Ok(Value::SimpleString(s)) if s == "OK");
@@ -106,7 +106,7 @@ impl SessionStore for RedisStore {
                 ttl_ms: ttl,
             });
             self.end_write(&key, ticket, written);
-            match reply.map_err(map_err)? {
+            match reply? {
                 // The key is taken: draw another.
                 Value::Nil => continue,
                 _ if created => return Ok((key, Version::from_bytes(value))),
@@ -136,12 +136,14 @@ impl SessionStore for RedisStore {
         let expected = expected.as_bytes().unwrap_or_default();
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
-        let answer: Result<i64, _> = SAVE_SCRIPT
-            .key(self.redis_key(key))
-            .arg(expected)
-            .arg(&value)
-            .arg(ttl)
-            .invoke_async(&mut via)
+        let ttl_arg = ttl.to_string();
+        let answer: Result<i64, Error> = self
+            .script(
+                &mut via,
+                (SAVE_LUA, &SAVE_SCRIPT),
+                self.redis_key(key),
+                &[expected, &value, ttl_arg.as_bytes()],
+            )
             .await;
         // Written and live (a TTL of 0 deleted it): the value this instance just wrote is
         // current, and may stay cached.
@@ -151,9 +153,8 @@ impl SessionStore for RedisStore {
             ttl_ms: ttl,
         });
         self.end_write(key, ticket, written);
-        let answer = answer.map_err(map_err)?;
         let version = Version::from_bytes(value).with_preserved(preserved);
-        outcome(answer, key, version, "save")
+        outcome(answer?, key, version, "save")
     }
 
     /// One script, as `save`, that compares the stored value and then only moves the TTL
@@ -166,26 +167,27 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
-        let ttl = ttl_ms(record.expiry_date).max(0);
+        let ttl = ttl_ms(record.expiry_date).max(0).to_string();
         let (ticket, mut via) = self.begin_write(key);
-        let answer: Result<i64, _> = TOUCH_SCRIPT
-            .key(self.redis_key(key))
-            .arg(expected.as_bytes().unwrap_or_default())
-            .arg(ttl)
-            .invoke_async(&mut via)
+        let answer: Result<i64, Error> = self
+            .script(
+                &mut via,
+                (TOUCH_LUA, &TOUCH_SCRIPT),
+                self.redis_key(key),
+                &[expected.as_bytes().unwrap_or_default(), ttl.as_bytes()],
+            )
             .await;
         self.end_write(key, ticket, None);
-        outcome(answer.map_err(map_err)?, key, expected.clone(), "touch")
+        outcome(answer?, key, expected.clone(), "touch")
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
         let (ticket, mut via) = self.begin_write(key);
-        let reply: Result<i64, _> = redis::cmd("DEL")
-            .arg(self.redis_key(key))
-            .query_async(&mut via)
-            .await;
+        let mut del = redis::cmd("DEL");
+        del.arg(self.redis_key(key));
+        let reply: Result<i64, Error> = self.write(&mut via, del).await;
         self.end_write(key, ticket, None);
-        reply.map_err(map_err)?;
+        reply?;
         Ok(())
     }
 
@@ -239,16 +241,12 @@ impl CacheStore for RedisStore {
         }
         let value = self.format.encode(&record.data, &Preserved::default())?;
         let (ticket, mut via) = self.begin_write(key);
-        let reply: Result<Value, _> = redis::cmd("SET")
-            .arg(self.redis_key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(ttl)
-            .query_async(&mut via)
-            .await;
+        let mut set = redis::cmd("SET");
+        set.arg(self.redis_key(key)).arg(value).arg("PX").arg(ttl);
+        let reply: Result<Value, Error> = self.write(&mut via, set).await;
         // Not cached: `put` is a cache's fill, seldom read back through this same store.
         self.end_write(key, ticket, None);
-        reply.map_err(map_err)?;
+        reply?;
         Ok(())
     }
 
@@ -259,9 +257,12 @@ impl CacheStore for RedisStore {
         if ttl <= 0 {
             return self.delete(key).await;
         }
-        let _: i64 = self
-            .query(redis::cmd("PEXPIRE").arg(self.redis_key(key)).arg(ttl))
-            .await?;
+        let (ticket, mut via) = self.begin_write(key);
+        let mut pexpire = redis::cmd("PEXPIRE");
+        pexpire.arg(self.redis_key(key)).arg(ttl);
+        let reply: Result<i64, Error> = self.write(&mut via, pexpire).await;
+        self.end_write(key, ticket, None);
+        reply?;
         Ok(())
     }
 }

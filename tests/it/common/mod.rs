@@ -7,11 +7,16 @@
 // Not every suite uses every helper, and some only exist with some features.
 #![allow(dead_code)]
 
+#[cfg(feature = "redis")]
+mod cluster;
 mod dispatch;
 /// The counting TCP proxy of the benchmarks (messages and round trips to PostgreSQL).
 #[path = "../../../benches/common/proxy.rs"]
 pub mod proxy;
 mod servers;
+
+#[cfg(feature = "redis")]
+pub use cluster::{Cluster, Primary};
 
 pub(crate) use dispatch::on_both_paths;
 pub use dispatch::{IoStore, SuiteStore};

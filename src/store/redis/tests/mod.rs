@@ -188,3 +188,29 @@ async fn a_cache_without_its_tracking_connection_is_bypassed() {
         assert_eq!(store.local_cache_len(), 0);
     }
 }
+
+/// A redirection still pending when the cluster client's retries run out (a node that
+/// redirects to a primary just killed) is the cluster changing, not a broken store.
+#[test]
+fn unresolved_redirections_are_unavailable() {
+    for kind in [redis::ServerErrorKind::Moved, redis::ServerErrorKind::Ask] {
+        let e = redis::RedisError::from((redis::ErrorKind::Server(kind), "3240 127.0.0.1:7110"));
+        assert!(matches!(map_err(e), Error::StoreUnavailable(_)), "{kind:?}");
+    }
+}
+
+/// The option with zero replicas is off; with some, `Debug` says so.
+#[tokio::test]
+async fn replica_ack_settings() {
+    let store = unreachable_store("redis://127.0.0.1:1/");
+    let off = store.clone().with_replica_ack(0, Duration::from_millis(5));
+    assert!(off.replica_ack.is_none());
+    let on = store.clone().with_replica_ack(2, Duration::from_micros(10));
+    assert!(format!("{on:?}").contains("replicas: 2"), "{on:?}");
+    // Not a clone any more: its sessions never write in groups with the plain handle's.
+    assert_ne!(on.identity(), store.identity());
+    assert_eq!(on.identity(), on.clone().identity());
+    // Without a server, a write with the option fails as one without.
+    let created = timeout(NO_HANG, on.create(&live(json!({"a": 1})))).await;
+    assert!(is_unavailable(&created.expect("no hang")));
+}
