@@ -1,5 +1,5 @@
 //! Many instances under load (issue #13, part 4): two instances of one app over loopback
-//! HTTP on one store (PostgreSQL; Redis; a Redis Cluster when `REDIS_CLUSTER_URLS` is set),
+//! HTTP on one store (PostgreSQL; Redis; the Redis Cluster of `REDIS_CLUSTER_URLS`),
 //! many connections on many sessions, logins, updates and logouts mixed. Checked: no 5xx,
 //! no crossed session (a response always names the session's own user), no lost update of
 //! disjoint keys (two connections share each session, each counting in its own key, one on
@@ -361,4 +361,58 @@ async fn two_instances_on_redis() {
     };
     let (a, b) = (connect().await, connect().await);
     under_load("Redis", [spawn(app(a)).await, spawn(app(b)).await]).await;
+}
+
+/// On the cluster of `REDIS_CLUSTER_URLS` (`.ci/run` starts one; locally
+/// `scripts/redis-cluster.sh start`): two instances, each with its own cluster connection.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_a_redis_cluster() {
+    let urls = match std::env::var("REDIS_CLUSTER_URLS") {
+        Ok(urls) if !urls.trim().is_empty() => urls,
+        _ => {
+            crate::common::skip(
+                "load on two instances, Redis Cluster",
+                "REDIS_CLUSTER_URLS not set",
+            );
+            return;
+        }
+    };
+    let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_owned()).collect();
+    let prefix = format!("sessionbase-test-{}:", crate::common::random());
+    let connect = || async {
+        sessionbase::RedisStore::cluster(&urls)
+            .await
+            .expect("connect to the cluster")
+            .with_prefix(prefix.clone())
+    };
+    let (a, b) = (connect().await, connect().await);
+    let outcome = tokio::spawn(async move {
+        under_load("Redis Cluster", [spawn(app(a)).await, spawn(app(b)).await]).await;
+    })
+    .await;
+    // KEYS goes to every primary; DEL one key at a time, each to its own slot.
+    let mut raw = redis::cluster::ClusterClient::new(urls)
+        .expect("cluster URLs")
+        .get_async_connection()
+        .await
+        .expect("connect to the cluster");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut raw)
+        .await
+        .expect("KEYS");
+    for key in keys {
+        let _: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut raw)
+            .await
+            .expect("DEL");
+    }
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("load task failed: {e}"),
+        }
+    }
 }
