@@ -206,6 +206,41 @@ async fn another_instances_changes_are_seen_once_invalidated() {
     assert_eq!(n(&b, &key).await, None);
 }
 
+/// A touch (a rolling session's save) keeps the record cached, and Redis still reports the
+/// next change made elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touch_stays_cached_and_later_changes_elsewhere_are_seen() {
+    let Some(redis) = RedisPrefix::new("the local cache and touch") else {
+        return;
+    };
+    let a = cached(&redis, 100).await;
+    let b = cached(&redis, 100).await;
+    let (key, v0) = a.create(&live(json!({"n": 0}))).await.expect("create");
+    let loaded = a.load(&key).await.expect("load").expect("loads");
+    assert_eq!(
+        a.touch(&key, &live(json!({"n": 0})), &loaded.version)
+            .await
+            .expect("touch"),
+        SaveOutcome::Saved {
+            key: key.clone(),
+            version: v0.clone()
+        }
+    );
+    assert!(a.local_cache_holds(&key), "a touch keeps the record cached");
+    let after = a.load(&key).await.expect("load").expect("loads");
+    let again = a.load(&key).await.expect("load").expect("loads");
+    assert!(Arc::ptr_eq(&after.data, &again.data), "served from memory");
+    assert_eq!((&after.version, after.data["n"].clone()), (&v0, json!(0)));
+    assert!(matches!(
+        b.save(&key, &live(json!({"n": 5})), &v0)
+            .await
+            .expect("save"),
+        SaveOutcome::Saved { .. }
+    ));
+    evicted(&a, &key).await;
+    assert_eq!(n(&a, &key).await, Some(5));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_redis_clients_writes_invalidate() {
     let Some(redis) = RedisPrefix::new("the local cache and other Redis clients") else {

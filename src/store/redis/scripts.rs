@@ -51,13 +51,15 @@ pub(super) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new
 
 /// The expiry alone, compare-and-swap, in one round trip. `KEYS[1]` the session's key,
 /// `ARGV[1]` the value the caller loaded (its version), `ARGV[2]` the TTL in milliseconds.
-/// Returns as [`SAVE_SCRIPT`] does; the value is never rewritten.
+/// Returns as [`SAVE_SCRIPT`] does; the value is never rewritten. The `EXISTS` after the
+/// `PEXPIRE` is the save script's: it keeps Redis tracking the key for a local cache.
 pub(super) const TOUCH_LUA: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then
   local ttl = tonumber(ARGV[2])
   if ttl > 0 then
     redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('EXISTS', KEYS[1])
   else
     redis.call('DEL', KEYS[1])
   end

@@ -159,25 +159,33 @@ impl SessionStore for RedisStore {
 
     /// One script, as `save`, that compares the stored value and then only moves the TTL
     /// (`PEXPIRE`), or deletes the key when the TTL is not positive, as `save` does. With a
-    /// local cache it is a write of the key like any other: the cached copy goes (its
-    /// deadline is the old TTL) and the next load refills it.
+    /// local cache it is a write of the key like any other, and like a save it leaves the
+    /// value in the cache, now with the new deadline: the value stored is the one compared.
     async fn touch(
         &self,
         key: &SessionKey,
         record: &Record,
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
-        let ttl = ttl_ms(record.expiry_date).max(0).to_string();
+        let ttl = ttl_ms(record.expiry_date).max(0);
+        let ttl_arg = ttl.to_string();
+        let value = expected.as_bytes().unwrap_or_default();
         let (ticket, mut via) = self.begin_write(key);
+        let sent = Instant::now();
         let answer: Result<i64, Error> = self
             .script(
                 &mut via,
                 (TOUCH_LUA, &TOUCH_SCRIPT),
                 self.redis_key(key),
-                &[expected.as_bytes().unwrap_or_default(), ttl.as_bytes()],
+                &[value, ttl_arg.as_bytes()],
             )
             .await;
-        self.end_write(key, ticket, None);
+        let written = (matches!(answer, Ok(1)) && ttl > 0).then_some(Written {
+            value,
+            sent,
+            ttl_ms: ttl,
+        });
+        self.end_write(key, ticket, written);
         outcome(answer?, key, expected.clone(), "touch")
     }
 
