@@ -12,21 +12,26 @@ use crate::store::{Data, LoadedRecord, SaveOutcome, Version};
 use crate::{Error, SessionKey};
 
 impl Session {
-    /// Updates the record `key` (loaded at `version`) with this session's changes, read
-    /// from `mine`: leads a group of saves of the key, or rides in one.
+    /// Updates the record `key` (loaded at `version`) with this session's changes: leads a
+    /// group of saves of the key, or rides in one.
     pub(super) async fn update_in_group(
         &self,
         key: SessionKey,
-        mine: Data,
         version: Version,
-        generation: u64,
         now: OffsetDateTime,
     ) -> Result<SessionKey, Error> {
         let link = self.link_for(&key);
-        let member = Member {
-            changes: self.state().changes.clone(),
-            mine,
-            version,
+        // The data and the changes read under one lock, so that they belong together even
+        // when another task holding this session changed it since the plan.
+        let (member, generation) = {
+            let mut state = self.state();
+            let generation = state.changes.generation;
+            let member = Member {
+                mine: Arc::clone(state.data()),
+                changes: state.changes.clone(),
+                version,
+            };
+            (member, generation)
         };
         let outcome = match link.enter(member).await {
             Turn::Done(outcome) => outcome,

@@ -129,9 +129,7 @@ impl Session {
         if !self.shared().store.is_immediate() {
             // Behind I/O, the update waits its turn behind this process's other saves of the
             // key and is written together with them (see `chain.rs`).
-            return self
-                .update_in_group(key, data, version, generation, now)
-                .await;
+            return self.update_in_group(key, version, now).await;
         }
         let record = self.record(Arc::clone(&data), now)?;
         let store = &self.shared().store;
