@@ -32,6 +32,7 @@ mod extensions;
 mod faults;
 mod hostile;
 mod http;
+#[cfg(any(feature = "postgres", feature = "redis"))]
 mod load;
 mod multi_instance_postgres;
 mod multi_instance_redis;
