@@ -282,26 +282,7 @@ impl MemoryStore {
         expected: &Version,
         now: Now,
     ) -> Result<SaveOutcome, Error> {
-        let hash = self.hash(key);
-        let mut shard = self.write(hash)?;
-        let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
-            return Ok(SaveOutcome::Gone);
-        };
-        if expected.as_counter() != Some(entry.version) {
-            return Ok(SaveOutcome::Conflict);
-        }
-        // The replaced version is freed after the lock is released, not while holding it.
-        let replaced = std::mem::replace(&mut entry.data, Arc::clone(&record.data));
-        entry.expiry_date = record.expiry_date;
-        entry.version += 1;
-        let version = Version::from_counter(entry.version);
-        shard.after_write(now);
-        drop(shard);
-        drop(replaced);
-        Ok(SaveOutcome::Saved {
-            key: key.clone(),
-            version,
-        })
+        self.swap_at(key, record, expected, now, true)
     }
 
     /// The expiry alone, in place: the data and the version stay.
@@ -312,6 +293,19 @@ impl MemoryStore {
         expected: &Version,
         now: Now,
     ) -> Result<SaveOutcome, Error> {
+        self.swap_at(key, record, expected, now, false)
+    }
+
+    /// The compare-and-swap of `save` (`with_data`: the data, a new version) and of `touch`
+    /// (the expiry alone, the version kept).
+    fn swap_at(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+        now: Now,
+        with_data: bool,
+    ) -> Result<SaveOutcome, Error> {
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
         let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
@@ -321,9 +315,22 @@ impl MemoryStore {
             return Ok(SaveOutcome::Conflict);
         }
         entry.expiry_date = record.expiry_date;
+        if !with_data {
+            return Ok(SaveOutcome::Saved {
+                key: key.clone(),
+                version: expected.clone(),
+            });
+        }
+        // The replaced version is freed after the lock is released, not while holding it.
+        let replaced = std::mem::replace(&mut entry.data, Arc::clone(&record.data));
+        entry.version += 1;
+        let version = Version::from_counter(entry.version);
+        shard.after_write(now);
+        drop(shard);
+        drop(replaced);
         Ok(SaveOutcome::Saved {
             key: key.clone(),
-            version: expected.clone(),
+            version,
         })
     }
 }

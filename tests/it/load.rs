@@ -449,30 +449,7 @@ async fn two_instances_on_a_redis_cluster() {
         under_load("Redis Cluster", [spawn(app(a)).await, spawn(app(b)).await]).await;
     })
     .await;
-    // KEYS goes to every primary; DEL one key at a time, each to its own slot.
-    let mut raw = redis::cluster::ClusterClient::new(urls)
-        .expect("cluster URLs")
-        .get_async_connection()
-        .await
-        .expect("connect to the cluster");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut raw)
-        .await
-        .expect("KEYS");
-    for key in keys {
-        let _: i64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut raw)
-            .await
-            .expect("DEL");
-    }
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("load task failed: {e}"),
-        }
-    }
+    crate::common::clean_up_and_resume(&urls, &prefix, outcome).await;
 }
 
 #[test]

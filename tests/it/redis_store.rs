@@ -159,30 +159,7 @@ async fn conformance_on_a_cluster() {
         .with_prefix(prefix.clone());
     assert!(format!("{store:?}").contains("cluster"));
     let outcome = tokio::spawn(cluster_checks(store)).await;
-    // KEYS goes to every primary; DEL one key at a time, each to its own slot.
-    let mut raw = redis::cluster::ClusterClient::new(urls)
-        .expect("cluster URLs")
-        .get_async_connection()
-        .await
-        .expect("connect to the cluster");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut raw)
-        .await
-        .expect("KEYS");
-    for key in keys {
-        let _: i64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut raw)
-            .await
-            .expect("DEL");
-    }
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("test task failed: {e}"),
-        }
-    }
+    crate::common::clean_up_and_resume(&urls, &prefix, outcome).await;
 }
 
 #[cfg(feature = "conformance")]

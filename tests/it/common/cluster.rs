@@ -296,3 +296,37 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Deletes every key under `prefix` from the cluster of `urls` (what a test on a shared
+/// cluster wrote), then re-raises the test's panic, if `outcome` is one.
+pub async fn clean_up_and_resume(
+    urls: &[impl AsRef<str>],
+    prefix: &str,
+    outcome: Result<(), tokio::task::JoinError>,
+) {
+    let urls: Vec<&str> = urls.iter().map(AsRef::as_ref).collect();
+    // KEYS goes to every primary; DEL one key at a time, each to its own slot.
+    let mut raw = redis::cluster::ClusterClient::new(urls)
+        .expect("cluster URLs")
+        .get_async_connection()
+        .await
+        .expect("connect to the cluster");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut raw)
+        .await
+        .expect("KEYS");
+    for key in keys {
+        let _: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut raw)
+            .await
+            .expect("DEL");
+    }
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}

@@ -16,7 +16,7 @@ pub mod proxy;
 mod servers;
 
 #[cfg(feature = "redis")]
-pub use cluster::{Cluster, Primary};
+pub use cluster::{Cluster, Primary, clean_up_and_resume};
 
 pub(crate) use dispatch::on_both_paths;
 pub use dispatch::{IoStore, SuiteStore};
