@@ -330,6 +330,33 @@ where
         record: &Record,
         expected: &Version,
     ) -> Result<SaveOutcome, Error> {
+        let text = self
+            .shared
+            .codec
+            .encode_preserving(&record.data, expected.preserved())?;
+        self.swap(key, record, expected, Some(text)).await
+    }
+
+    /// `expire_date` alone, compare-and-swap as `save`: `session_data`, and so the version,
+    /// stays as it was, and a row deleted or expired is never brought back.
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, Error> {
+        self.swap(key, record, expected, None).await
+    }
+
+    /// The compare-and-swap of `save` (`text`: the new `session_data`) and of `touch`
+    /// (`None`: the expiry alone, the version kept).
+    async fn swap(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: &Version,
+        text: Option<String>,
+    ) -> Result<SaveOutcome, Error> {
         let now = B::to_db(OffsetDateTime::now_utc());
         let mut lease = self.lease().await?;
         // A version that is not text this store wrote can match no row.
@@ -337,14 +364,14 @@ where
             .as_bytes()
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            let text = self
-                .shared
-                .codec
-                .encode_preserving(&record.data, expected.preserved())?;
+            let queries = &self.shared.queries;
             let updated = lease
                 .run::<B, _, _>(|conn| {
-                    sqlx::query(&self.shared.queries.update)
-                        .bind(text.as_str())
+                    let query = match &text {
+                        Some(text) => sqlx::query(&queries.update).bind(text.as_str()),
+                        None => sqlx::query(&queries.touch),
+                    };
+                    query
                         .bind(B::to_db(record.expiry_date))
                         .bind(key.as_str())
                         .bind(expected_text)
@@ -356,45 +383,14 @@ where
             // Rows matched, not rows changed: a save of identical data is a save (MySQL
             // reports matched rows because sqlx connects with CLIENT_FOUND_ROWS).
             if B::rows_affected(&updated) > 0 {
-                return Ok(SaveOutcome::Saved {
-                    key: key.clone(),
-                    version: Version::from_bytes(text.into_bytes())
+                let version = match text {
+                    Some(text) => Version::from_bytes(text.into_bytes())
                         .with_preserved(expected.preserved().clone()),
-                });
-            }
-        }
-        self.missed(&mut lease, key, now).await
-    }
-
-    /// `expire_date` alone, compare-and-swap as `save`: `session_data`, and so the version,
-    /// stays as it was, and a row deleted or expired is never brought back.
-    pub(crate) async fn touch(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected: &Version,
-    ) -> Result<SaveOutcome, Error> {
-        let now = B::to_db(OffsetDateTime::now_utc());
-        let mut lease = self.lease().await?;
-        if let Some(expected_text) = expected
-            .as_bytes()
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            let updated = lease
-                .run::<B, _, _>(|conn| {
-                    sqlx::query(&self.shared.queries.touch)
-                        .bind(B::to_db(record.expiry_date))
-                        .bind(key.as_str())
-                        .bind(expected_text)
-                        .bind(now.clone())
-                        .execute(conn)
-                })
-                .await
-                .map_err(map_err::<B>)?;
-            if B::rows_affected(&updated) > 0 {
+                    None => expected.clone(),
+                };
                 return Ok(SaveOutcome::Saved {
                     key: key.clone(),
-                    version: expected.clone(),
+                    version,
                 });
             }
         }
