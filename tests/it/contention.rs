@@ -65,6 +65,20 @@ fn cookie_of(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The session `key`'s items, read through the instance at `base`.
+async fn items_of(client: &reqwest::Client, base: &str, key: &str) -> Map<String, Value> {
+    client
+        .get(format!("{base}/items"))
+        .header(reqwest::header::COOKIE, format!("sessionid={key}"))
+        .send()
+        .await
+        .expect("items")
+        .text()
+        .await
+        .map(|body| serde_json::from_str(&body).expect("JSON"))
+        .expect("body")
+}
+
 /// The scenario over `instances` (base URLs); connection `i` talks to instance `i % n`.
 async fn every_increment_is_kept(instances: Vec<String>) {
     every_increment_is_kept_checked_on(&instances, &instances).await;
@@ -106,16 +120,7 @@ async fn every_increment_is_kept_checked_on(instances: &[String], checkers: &[St
         .await
         .expect("the connections hung");
     for base in checkers {
-        let items: Map<String, Value> = client
-            .get(format!("{base}/items"))
-            .header(reqwest::header::COOKIE, format!("sessionid={key}"))
-            .send()
-            .await
-            .expect("items")
-            .text()
-            .await
-            .map(|body| serde_json::from_str(&body).expect("JSON"))
-            .expect("body");
+        let items = items_of(&client, base, &key).await;
         for i in 0..CONNECTIONS {
             assert_eq!(
                 items.get(&format!("c{i}")),
@@ -352,16 +357,7 @@ async fn saves_waiting_for_one_write_are_written_together() {
         "the held save, then one for the {} that waited",
         CONNECTIONS - 1
     );
-    let items: Map<String, Value> = client
-        .get(format!("{base}/items"))
-        .header(reqwest::header::COOKIE, format!("sessionid={key}"))
-        .send()
-        .await
-        .expect("items")
-        .text()
-        .await
-        .map(|body| serde_json::from_str(&body).expect("JSON"))
-        .expect("body");
+    let items = items_of(&client, &base, &key).await;
     for i in 0..CONNECTIONS {
         assert_eq!(items.get(&format!("c{i}")), Some(&Value::from(1)), "c{i}");
     }
