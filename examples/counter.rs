@@ -1,39 +1,81 @@
-//! A visit counter on the in-memory store.
+//! A visit counter on the in-memory store: a page for browsers, plain text for curl.
 //!
 //! ```text
-//! cargo run --example counter
+//! cargo run --example counter                 # PORT=3001 to use another port
 //! curl -c jar -b jar http://127.0.0.1:3000/   # 0 earlier visits
 //! curl -c jar -b jar http://127.0.0.1:3000/   # 1 earlier visits
+//! curl -c jar -b jar http://127.0.0.1:3000/forget
 //! ```
 
-use axum::{Router, routing::get};
-use sessionbase::{MemoryStore, Session, SessionLayer};
+use std::process::ExitCode;
 
-async fn index(session: Session) -> Result<String, sessionbase::Error> {
-    let visits: u64 = session.get("visits")?.unwrap_or(0);
-    session.insert("visits", visits + 1)?;
-    Ok(format!("{visits} earlier visits\n"))
+use axum::{
+    Router,
+    http::{HeaderMap, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use sessionbase::{MemoryStore, Session, SessionConfig, SessionLayer};
+
+mod support;
+use support::page;
+
+/// Whether the client asked for a page (a browser) rather than text (curl sends `*/*`).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
-async fn forget(session: Session) -> Result<&'static str, sessionbase::Error> {
+async fn index(session: Session, headers: HeaderMap) -> Result<Response, sessionbase::Error> {
+    let visits: u64 = session.get("visits")?.unwrap_or(0);
+    session.insert("visits", visits + 1)?;
+    let plural = if visits == 1 { "" } else { "s" };
+    Ok(if wants_html(&headers) {
+        Html(page(
+            "Visit counter",
+            &format!(
+                "<p>You have been here {visits} time{plural} before.</p>\
+                 <p><a href=/>Count again</a></p>\
+                 <form method=post action=/forget><button>Forget me</button></form>"
+            ),
+        ))
+        .into_response()
+    } else {
+        format!("{visits} earlier visits\n").into_response()
+    })
+}
+
+async fn forget(session: Session, headers: HeaderMap) -> Result<Response, sessionbase::Error> {
+    // Deletes the record and the cookie.
     session.flush().await?;
-    Ok("forgotten\n")
+    Ok(if wants_html(&headers) {
+        Redirect::to("/").into_response()
+    } else {
+        "forgotten\n".into_response()
+    })
+}
+
+/// The demo's routes behind the session layer.
+pub fn app() -> Result<Router, sessionbase::Error> {
+    // `no_store`: a page showing a session must not come back from the browser's cache.
+    let config = SessionConfig::default();
+    let layer = SessionLayer::new(MemoryStore::new()).with_config(config)?;
+    Ok(Router::new()
+        .route("/", get(index))
+        .route("/forget", get(forget).post(forget))
+        .layer(layer))
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-
-    let app = Router::new()
-        .route("/", get(index))
-        .route("/forget", get(forget))
-        .layer(SessionLayer::new(MemoryStore::new()));
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    tracing::info!("counter listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await
+async fn main() -> ExitCode {
+    support::init_tracing();
+    match app() {
+        Ok(app) => support::serve("counter", app).await,
+        Err(e) => {
+            eprintln!("counter: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -27,6 +27,7 @@ mod absolute_max_age;
 mod allocations;
 mod contention;
 mod cookie_store;
+mod demos;
 mod django_interop;
 mod extensions;
 mod faults;
