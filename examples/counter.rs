@@ -17,7 +17,7 @@ use axum::{
 };
 use sessionbase::{MemoryStore, Session, SessionConfig, SessionLayer};
 
-mod support;
+pub(crate) mod support;
 use support::page;
 
 /// Whether the client asked for a page (a browser) rather than text (curl sends `*/*`).

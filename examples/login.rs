@@ -22,7 +22,7 @@ use serde::Deserialize;
 use sessionbase::{Expiry, MemoryStore, Session, SessionConfig, SessionLayer};
 use time::Duration;
 
-mod support;
+pub(crate) mod support;
 use support::{escape, page};
 
 /// Where Django's `login()` keeps the user: the key the user index reads too.

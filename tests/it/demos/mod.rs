@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, USER_AGENT};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, COOKIE, USER_AGENT};
 
 use crate::common::{set_cookies, spawn};
 
-#[allow(dead_code, unreachable_pub)]
+// Each demo carries its own `support` module, as a reader copying one would want.
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../examples/counter.rs"]
 mod counter;
 #[allow(dead_code, unreachable_pub)]
@@ -35,10 +36,6 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn location(&self) -> Option<&str> {
-        self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
-    }
-
     pub fn cache_control(&self) -> Vec<String> {
         self.headers
             .get_all(CACHE_CONTROL)
@@ -229,12 +226,7 @@ async fn login_form_has_labels_a_title_and_shows_its_error_with_the_form() {
     );
     assert!(!wrong.body.contains("nope"), "{}", wrong.body);
 
-    let signed_in = browser
-        .post(
-            "/login",
-            &[("username", "alice"), ("password", "wonderland")],
-        )
-        .await;
+    let signed_in = browser.sign_in("alice", "wonderland").await;
     assert_eq!(
         signed_in.status,
         StatusCode::SEE_OTHER,

@@ -1,8 +1,6 @@
 //! The demos' `PORT`: the port they listen on, and a message naming the fix when it is taken.
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/support/mod.rs"]
-mod support;
+use super::login::support;
 
 #[tokio::test]
 async fn a_taken_port_is_a_message_naming_the_fix() {
