@@ -17,6 +17,7 @@ mod counter;
 #[path = "../../../examples/login.rs"]
 mod login;
 
+mod browser;
 mod port;
 mod sessions_page;
 
