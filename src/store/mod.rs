@@ -124,8 +124,6 @@ pub use cached::{CacheStore, CachedStore};
 pub use cached_db::CachedDbStore;
 pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
-pub use private_id::PrivateId;
-pub(crate) use private_id::RecordKeys;
 #[cfg(feature = "cookie")]
 pub use cookie::CookieStore;
 pub(crate) use dispatch::{BoxFuture, Store, run_now};
@@ -133,6 +131,8 @@ pub(crate) use dispatch::{BoxFuture, Store, run_now};
 pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+pub use private_id::PrivateId;
+pub(crate) use private_id::RecordKeys;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 #[cfg(feature = "mysql")]

@@ -180,7 +180,11 @@ mod tests {
         assert_ne!(r, a.record_key(&key("abcdefghijklmnopqrstuvwxyz012346")));
         assert!(SessionKey::parse(r.as_str()).is_some());
         assert_eq!(r.as_str().len(), 40);
-        assert!(r.as_str().bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            r.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod multi_instance_postgres;
 mod multi_instance_redis;
 mod postgres_connections;
 mod postgres_store;
+mod private_id;
 mod properties;
 mod redis_cluster;
 mod redis_local_cache;

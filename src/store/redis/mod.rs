@@ -429,7 +429,10 @@ impl RedisStore {
     #[doc(hidden)]
     pub async fn local_cache_wait_evicted(&self, key: &SessionKey, within: Duration) -> bool {
         match &self.cache {
-            Some(t) => t.wait_evicted(self.record_keys.of(key).as_str(), within).await,
+            Some(t) => {
+                t.wait_evicted(self.record_keys.of(key).as_str(), within)
+                    .await
+            }
             None => true,
         }
     }
