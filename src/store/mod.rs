@@ -126,6 +126,8 @@ pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
 pub use cookie::CookieStore;
+#[cfg(feature = "cookie-encrypted")]
+pub use cookie::EncryptedCookieStore;
 pub(crate) use dispatch::{BoxFuture, Store, run_now};
 #[cfg(feature = "file")]
 pub use file::FileStore;
