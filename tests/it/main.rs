@@ -28,6 +28,7 @@ mod allocations;
 mod contention;
 mod cookie_store;
 mod django_interop;
+mod encrypted_cookie_store;
 mod extensions;
 mod faults;
 mod hostile;
