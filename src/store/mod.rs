@@ -134,6 +134,14 @@ pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 pub use private_id::PrivateId;
+#[cfg(any(
+    feature = "memory",
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
 pub(crate) use private_id::RecordKeys;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;

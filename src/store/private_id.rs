@@ -1,47 +1,5 @@
-//! `PrivateId`: records keyed by a keyed digest of the session key, so that a copy of the
-//! store (a database dump, a Redis `KEYS *`, a directory listing) holds no usable cookie.
-//!
-//! This is Rack's `private_id` (CVE-2019-16782). The cookie still carries the session key;
-//! the store keeps the record under `HMAC-SHA256(derived key, session key)`, truncated to
-//! 160 bits and written as 40 lowercase hex digits: it fits Django's `varchar(40)` column
-//! and every store's key rules (`[a-z0-9]`, 8 to 40 characters), so nothing else changes.
-//! The digest cannot be inverted without the secret, and a digest presented as a cookie is
-//! digested again and names no record. A lookup still costs one store call: the digest is
-//! computed in memory.
-//!
-//! Each store calls [`RecordKeys::of`] wherever it turns a session key into its storage key
-//! (load, create, save, touch, delete, exists; Redis keys and scripts, file names, SQL
-//! parameters), and nowhere else.
-//!
-//! # Rotating the secret
-//!
-//! There are no fallback secrets: a lookup under each of them would cost a store call each.
-//! Changing the secret (or turning the option on or off) makes every existing record
-//! unreachable, which logs every user out, as replacing the store would; the records left
-//! behind expire and are removed by `clear_expired` or the store's own TTL.
-//!
-//! # Not with Django
-//!
-//! Django looks rows up by the plain key, so a store with a private id cannot share
-//! sessions with a Django app: under a configuration marked
-//! [`shared_with_django`](crate::SessionConfig::shared_with_django) (what
-//! [`DjangoConfig::session_config`](crate::django::DjangoConfig::session_config) returns),
-//! [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses such a store with
-//! an [`Error::Config`].
-//!
-//! ```
-//! use sessionbase::SessionKey;
-//! use sessionbase::store::PrivateId;
-//!
-//! let id = PrivateId::new("a secret of at least thirty-two bytes!!")?;
-//! let key = SessionKey::parse("abcdefghijklmnopqrstuvwxyz012345").unwrap();
-//! let record = id.record_key(&key);
-//! assert_eq!(record.as_str().len(), 40);
-//! assert_ne!(record, key);
-//! // Short secrets are refused.
-//! assert!(PrivateId::new("short").is_err());
-//! # Ok::<(), sessionbase::Error>(())
-//! ```
+//! `PrivateId`: records keyed by a keyed digest of the session key (see [`PrivateId`]),
+//! and `RecordKeys`, the one place every store turns a session key into its storage key.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -62,8 +20,54 @@ const CONTEXT: &[u8] = b"sessionbase.store.private_id.v1";
 /// Bytes of the digest kept: 160 bits, 40 hex digits.
 const DIGEST_BYTES: usize = 20;
 
-/// The secret of a store's private ids: maps session keys to the keys records are stored
-/// under. See the [module docs](self).
+/// The secret under which a store keys its records by a keyed digest of the session key,
+/// so that a copy of the store (a database dump, a Redis `KEYS *`, a directory listing) holds no usable cookie.
+///
+/// This is Rack's `private_id` (CVE-2019-16782). The cookie still carries the session key;
+/// the store keeps the record under `HMAC-SHA256(derived key, session key)`, truncated to
+/// 160 bits and written as 40 lowercase hex digits: it fits Django's `varchar(40)` column
+/// and every store's key rules (`[a-z0-9]`, 8 to 40 characters), so nothing else changes.
+/// The digest cannot be inverted without the secret, and a digest presented as a cookie is
+/// digested again and names no record. A lookup still costs one store call: the digest is
+/// computed in memory.
+///
+/// Each store turns a session key into its storage key in one place, for every operation
+/// (load, create, save, touch, delete, exists; Redis keys and scripts, file names, SQL
+/// parameters). `create` still returns the session key, for the cookie. Every server-side
+/// store takes one with `with_private_id`: [`MemoryStore`](crate::MemoryStore),
+/// `FileStore`, `SqliteStore`, `PostgresStore`, `MySqlStore` and `RedisStore` (on a cluster
+/// and with a local cache too); give a `CachedStore` or `CachedDbStore` the same one on
+/// each of its two stores.
+///
+/// # Rotating the secret
+///
+/// There are no fallback secrets: a lookup under each of them would cost a store call each.
+/// Changing the secret (or turning the option on or off) makes every existing record
+/// unreachable, which logs every user out, as replacing the store would; the records left
+/// behind expire and are removed by `clear_expired` or the store's own TTL.
+///
+/// # Not with Django
+///
+/// Django looks rows up by the plain key, so a store with a private id cannot share
+/// sessions with a Django app: under a configuration marked
+/// [`shared_with_django`](crate::SessionConfig::shared_with_django) (what
+/// [`DjangoConfig::session_config`](crate::django::DjangoConfig::session_config) returns),
+/// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses such a store with
+/// an [`Error::Config`].
+///
+/// ```
+/// use sessionbase::SessionKey;
+/// use sessionbase::store::PrivateId;
+///
+/// let id = PrivateId::new("a secret of at least thirty-two bytes!!")?;
+/// let key = SessionKey::parse("abcdefghijklmnopqrstuvwxyz012345").unwrap();
+/// let record = id.record_key(&key);
+/// assert_eq!(record.as_str().len(), 40);
+/// assert_ne!(record, key);
+/// // Short secrets are refused.
+/// assert!(PrivateId::new("short").is_err());
+/// # Ok::<(), sessionbase::Error>(())
+/// ```
 ///
 /// Cheap to clone. `Debug` never prints the secret.
 #[derive(Clone)]
@@ -124,7 +128,17 @@ fn keyed(key: &[u8]) -> Result<HmacSha256, Error> {
 pub(crate) struct RecordKeys(Option<PrivateId>);
 
 // Unused only in builds without a server-side store.
-#[allow(dead_code)]
+#[cfg_attr(
+    not(any(
+        feature = "memory",
+        feature = "file",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "redis"
+    )),
+    allow(dead_code)
+)]
 impl RecordKeys {
     /// Records keyed by the private ids of `id`.
     pub(crate) fn private(id: PrivateId) -> Self {

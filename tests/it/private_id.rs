@@ -84,7 +84,7 @@ async fn dump_used_as_cookies<S: SessionStore>(
     if !private {
         assert_eq!(
             dumped,
-            [cookie.clone()],
+            std::slice::from_ref(&cookie),
             "without a private id the key is the cookie"
         );
         let body = get_with(&base, "/whoami", &dumped[0]).await.text().await;

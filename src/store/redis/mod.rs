@@ -370,6 +370,7 @@ impl RedisStore {
     /// cookie. As a [`CacheStore`] too (`put`, `expire_at`): give a [`CachedStore`] or
     /// [`CachedDbStore`] the same id on both of its stores. Django cannot share such keys.
     ///
+    /// [`CacheStore`]: super::CacheStore
     /// [`CachedStore`]: super::CachedStore
     /// [`CachedDbStore`]: super::CachedDbStore
     pub fn with_private_id(mut self, id: PrivateId) -> Self {
