@@ -146,7 +146,7 @@ async fn a_layer_shared_with_django_refuses_a_private_id_store() {
 
 #[cfg(all(feature = "conformance", feature = "memory"))]
 #[tokio::test]
-async fn conformance_on_memory_and_behind_a_cache() {
+async fn conformance_on_memory_and_behind_caches() {
     use sessionbase::MemoryStore;
     use sessionbase::store::CachedStore;
     use sessionbase::store::conformance::{Exceptions, run};
@@ -161,6 +161,11 @@ async fn conformance_on_memory_and_behind_a_cache() {
         MemoryStore::new().with_private_id(private_id()),
     );
     run(cached, Exceptions::none()).await;
+    let cached_db = sessionbase::store::CachedDbStore::new(
+        MemoryStore::new().with_private_id(private_id()),
+        MemoryStore::new().with_private_id(private_id()),
+    );
+    run(cached_db, Exceptions::none()).await;
 }
 
 #[cfg(feature = "file")]
