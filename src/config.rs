@@ -93,6 +93,12 @@ pub struct SessionConfig {
     /// 1 MiB); a larger one fails with `Error::SessionTooLarge` instead of filling the store.
     /// `None` removes the cap.
     pub max_session_size: Option<usize>,
+    /// Whether these sessions are shared with a Django app (set by
+    /// [`DjangoConfig::session_config`](crate::django::DjangoConfig::session_config); default
+    /// `false`). A store whose records Django cannot read (one with a private id, the
+    /// encrypted-cookie store) refuses such a configuration at startup
+    /// ([`SessionStore::check_config`](crate::SessionStore::check_config)).
+    pub shared_with_django: bool,
 }
 
 impl Default for SessionConfig {
@@ -110,6 +116,7 @@ impl Default for SessionConfig {
             store_timeout: Some(std::time::Duration::from_secs(10)),
             absolute_max_age: None,
             max_session_size: Some(1024 * 1024),
+            shared_with_django: false,
         }
     }
 }
@@ -172,6 +179,12 @@ impl SessionConfig {
     /// Sets `store_timeout`.
     pub fn with_store_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
         self.store_timeout = timeout;
+        self
+    }
+
+    /// Sets `shared_with_django`.
+    pub fn with_shared_with_django(mut self, shared: bool) -> Self {
+        self.shared_with_django = shared;
         self
     }
 

@@ -76,6 +76,19 @@ impl RandomPool {
     }
 }
 
+/// Fills `out` with bytes of the OS CSPRNG, from this thread's pool (each byte is handed
+/// out once): the encrypted-cookie store's nonces.
+#[cfg_attr(not(feature = "cookie-encrypted"), allow(dead_code))]
+pub(crate) fn os_random(out: &mut [u8]) -> Result<(), Error> {
+    OS_RANDOM.with_borrow_mut(|pool| {
+        let mut got = 0;
+        while got < out.len() {
+            got += pool.fill(&mut out[got..])?;
+        }
+        Ok(())
+    })
+}
+
 impl SessionKey {
     /// A fresh key: 32 characters of `[a-z0-9]`, each drawn without bias from bytes of the
     /// operating system's CSPRNG (fetched a page at a time per thread).

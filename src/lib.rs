@@ -70,6 +70,8 @@ pub use middleware::{DefaultOnError, OnError, ResponseFuture, SessionLayer, Sess
 pub use session::Session;
 #[cfg(feature = "cookie")]
 pub use store::CookieStore;
+#[cfg(feature = "cookie-encrypted")]
+pub use store::EncryptedCookieStore;
 #[cfg(feature = "file")]
 pub use store::FileStore;
 #[cfg(feature = "memory")]

@@ -81,7 +81,9 @@ impl DjangoConfig {
         SessionEngine::parse(&self.session_engine)
     }
 
-    /// The [`SessionConfig`] these settings describe, validated.
+    /// The [`SessionConfig`] these settings describe, validated, and marked
+    /// [`shared_with_django`](SessionConfig::shared_with_django): a layer with this
+    /// configuration refuses a store whose records Django cannot read.
     pub fn session_config(&self) -> Result<SessionConfig, Error> {
         let same_site = match self.session_cookie_samesite.as_deref() {
             None | Some("") => None,
@@ -104,7 +106,8 @@ impl DjangoConfig {
             .with_cookie_http_only(self.session_cookie_httponly)
             .with_cookie_same_site(same_site)
             .with_expire_at_browser_close(self.session_expire_at_browser_close)
-            .with_save_every_request(self.session_save_every_request);
+            .with_save_every_request(self.session_save_every_request)
+            .with_shared_with_django(true);
         config.validate()?;
         Ok(config)
     }

@@ -111,11 +111,13 @@ impl SessionLayer {
 
 impl<E> SessionLayer<E> {
     /// Uses `config` instead of the defaults. Fails when browsers would drop the cookie it
-    /// describes (see [`SessionConfig::validate`]).
+    /// describes (see [`SessionConfig::validate`]), or when the store cannot serve it (see
+    /// [`SessionStore::check_config`]).
     pub fn with_config(mut self, config: impl Into<Arc<SessionConfig>>) -> Result<Self, Error> {
         let config = config.into();
         config.validate()?;
         let store = self.state.sessions.store.clone();
+        store.check_config(&config)?;
         self.state = Arc::new(LayerState::new(store, config));
         Ok(self)
     }

@@ -48,6 +48,10 @@ pub trait CacheStore: SessionStore {
 /// left the persistent record's version as it was moves the cached copy's expiry with it
 /// ([`CacheStore::expire_at`]).
 ///
+/// With a [`PrivateId`](super::PrivateId), give the same one to both stores
+/// (`with_private_id` on each): the cache's keys are then record keys too, and a copy of
+/// either names no usable cookie.
+///
 /// ```
 /// use sessionbase::{MemoryStore, SessionLayer};
 /// use sessionbase::store::CachedStore;
@@ -213,6 +217,12 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
     /// Clones share both stores.
     fn identity(&self) -> Option<usize> {
         Some(Arc::as_ptr(&self.persistent) as usize)
+    }
+
+    /// Both stores must accept it.
+    fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
+        self.cache.check_config(config)?;
+        self.persistent.check_config(config)
     }
 
     /// Both stores as the layer's configuration needs them.

@@ -87,6 +87,12 @@ impl<P: SessionStore, C: CacheStore> SessionStore for CachedDbStore<P, C> {
         Some(Arc::as_ptr(&self.table) as usize)
     }
 
+    /// Both stores must accept it.
+    fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
+        self.table.check_config(config)?;
+        self.cache.check_config(config)
+    }
+
     /// Both stores as the layer's configuration needs them.
     fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
         let table = self.table.configured(config);

@@ -45,6 +45,11 @@ impl Store {
         }
     }
 
+    /// The store's [`SessionStore::check_config`].
+    pub(crate) fn check_config(&self, config: &SessionConfig) -> Result<(), Error> {
+        self.store.check_config(config)
+    }
+
     /// The store's [`SessionStore::identity`].
     pub(crate) fn identity(&self) -> Option<usize> {
         self.store.identity()
@@ -164,6 +169,7 @@ async fn timed<T>(limit: Limit, call: impl Future<Output = Result<T, Error>>) ->
 /// immediate stores.
 trait DynStore: Send + Sync + 'static {
     fn configured(&self, config: &SessionConfig) -> Option<Arc<dyn DynStore>>;
+    fn check_config(&self, config: &SessionConfig) -> Result<(), Error>;
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey>;
     fn identity(&self) -> Option<usize>;
     fn load<'a>(
@@ -218,6 +224,9 @@ impl<S: SessionStore> DynStore for S {
     fn configured(&self, config: &SessionConfig) -> Option<Arc<dyn DynStore>> {
         let store = SessionStore::configured(self, config)?;
         Some(Arc::new(store))
+    }
+    fn check_config(&self, config: &SessionConfig) -> Result<(), Error> {
+        SessionStore::check_config(self, config)
     }
     fn parse_key(&self, cookie_value: &str) -> Option<SessionKey> {
         SessionStore::parse_key(self, cookie_value)

@@ -7,7 +7,10 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use time::OffsetDateTime;
 
-use super::{CacheStore, Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    CacheStore, Data, LoadedRecord, PrivateId, Record, RecordKeys, SaveOutcome, SessionStore,
+    Version,
+};
 use crate::{Error, SessionKey};
 
 /// Power of two, so that a shard is picked with a mask; enough that two cores rarely meet.
@@ -41,6 +44,7 @@ const MIN_WRITES_PER_SWEEP: usize = 64;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    record_keys: RecordKeys,
 }
 
 struct Inner {
@@ -167,6 +171,14 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Keys records by the private ids of `id` instead of the session keys (see
+    /// [`PrivateId`]): what the store holds names no usable cookie. Call it before the store
+    /// holds sessions; clones made after share it.
+    pub fn with_private_id(mut self, id: PrivateId) -> Self {
+        self.record_keys = RecordKeys::private(id);
+        self
+    }
+
     /// How many records the store holds, expired ones not yet reclaimed included.
     pub fn len(&self) -> usize {
         self.inner
@@ -202,6 +214,7 @@ impl MemoryStore {
 impl CacheStore for MemoryStore {
     async fn put(&self, key: &SessionKey, record: &Record) -> Result<(), Error> {
         let now = Now::read();
+        let key = &*self.record_keys.of(key);
         let hash = self.hash(key);
         let mut shard = self.write(hash)?;
         let slot = shard.slot(hash, key);
@@ -225,6 +238,7 @@ impl CacheStore for MemoryStore {
 
     /// In place, whatever version the entry has; a missing entry stays missing.
     async fn expire_at(&self, key: &SessionKey, expiry_date: OffsetDateTime) -> Result<(), Error> {
+        let key = &*self.record_keys.of(key);
         let hash = self.hash(key);
         if let Some(entry) = self.write(hash)?.get_mut(hash, key) {
             entry.expiry_date = expiry_date;
@@ -236,6 +250,7 @@ impl CacheStore for MemoryStore {
 /// The operations, synchronous and given the time.
 impl MemoryStore {
     fn load_at(&self, key: &SessionKey, now: Now) -> Result<Option<LoadedRecord>, Error> {
+        let key = &*self.record_keys.of(key);
         let hash = self.hash(key);
         let shard = self.read(hash)?;
         Ok(shard
@@ -251,9 +266,10 @@ impl MemoryStore {
     fn create_at(&self, record: &Record, now: Now) -> Result<(SessionKey, Version), Error> {
         loop {
             let key = SessionKey::generate()?;
-            let hash = self.hash(&key);
+            let stored = self.record_keys.of(&key).into_owned();
+            let hash = self.hash(&stored);
             let mut shard = self.write(hash)?;
-            let slot = shard.slot(hash, &key);
+            let slot = shard.slot(hash, &stored);
             // An expired record is no session any more; only a live one is never overwritten.
             if let Slot::Occupied(found) = &slot
                 && found.get().is_live(now)
@@ -262,7 +278,7 @@ impl MemoryStore {
             }
             let entry = Entry {
                 hash,
-                key: key.clone(),
+                key: stored,
                 data: Arc::clone(&record.data),
                 expiry_date: record.expiry_date,
                 version: 0,
@@ -306,9 +322,10 @@ impl MemoryStore {
         now: Now,
         with_data: bool,
     ) -> Result<SaveOutcome, Error> {
-        let hash = self.hash(key);
+        let stored = self.record_keys.of(key);
+        let hash = self.hash(&stored);
         let mut shard = self.write(hash)?;
-        let Some(entry) = shard.get_mut(hash, key).filter(|e| e.is_live(now)) else {
+        let Some(entry) = shard.get_mut(hash, &stored).filter(|e| e.is_live(now)) else {
             return Ok(SaveOutcome::Gone);
         };
         if expected.as_counter() != Some(entry.version) {
@@ -341,6 +358,10 @@ impl SessionStore for MemoryStore {
         true
     }
 
+    fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
+        self.record_keys.check_config("MemoryStore", config)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         self.load_at(key, Now::read())
     }
@@ -368,6 +389,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        let key = &*self.record_keys.of(key);
         let hash = self.hash(key);
         self.write(hash)?.remove(hash, key);
         Ok(())
@@ -375,6 +397,7 @@ impl SessionStore for MemoryStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
         let now = Now::read();
+        let key = &*self.record_keys.of(key);
         let hash = self.hash(key);
         Ok(self
             .read(hash)?

@@ -113,6 +113,7 @@ mod memory;
 #[doc(hidden)]
 pub mod pickle;
 pub(crate) mod preserved;
+mod private_id;
 #[doc(hidden)]
 pub mod python;
 #[cfg(feature = "redis")]
@@ -125,11 +126,23 @@ pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
 pub use codec::Codec;
 #[cfg(feature = "cookie")]
 pub use cookie::CookieStore;
+#[cfg(feature = "cookie-encrypted")]
+pub use cookie::EncryptedCookieStore;
 pub(crate) use dispatch::{BoxFuture, Store, run_now};
 #[cfg(feature = "file")]
 pub use file::FileStore;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+pub use private_id::PrivateId;
+#[cfg(any(
+    feature = "memory",
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
+pub(crate) use private_id::RecordKeys;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 #[cfg(feature = "mysql")]
@@ -337,6 +350,17 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
+    /// Whether this store can serve the sessions of `config`, checked by
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) at startup: a store
+    /// that cannot (one whose records Django cannot read, under a configuration
+    /// [`shared_with_django`](SessionConfig::shared_with_django)) answers an
+    /// [`Error::Config`] saying why. The default accepts every configuration; a store that
+    /// wraps others asks each of them.
+    fn check_config(&self, config: &SessionConfig) -> Result<(), Error> {
+        let _ = config;
+        Ok(())
+    }
+
     /// An identity this store shares with its clones and with no other store: two handles
     /// with the same identity reach the same records. Sessions made by
     /// [`Session::new`](crate::Session::new) or [`Session::load`](crate::Session::load)
@@ -411,6 +435,9 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     fn configured(&self, config: &SessionConfig) -> Option<Self> {
         (**self).configured(config).map(Arc::new)
+    }
+    fn check_config(&self, config: &SessionConfig) -> Result<(), Error> {
+        (**self).check_config(config)
     }
     /// The inner store's identity, or else this `Arc`'s: its clones share the store.
     fn identity(&self) -> Option<usize> {

@@ -167,6 +167,13 @@ async fn cluster_checks(store: RedisStore) {
     let cached = store.clone().with_local_cache(10);
     assert!(matches!(cached, Err(Error::Config(_))), "{cached:?}");
     run(store.clone(), Exceptions::none()).await;
+    // Records keyed by private ids (`tests/it/private_id/` for the rest).
+    let private_id = sessionbase::store::PrivateId::new([7u8; 32]).expect("secret");
+    run(
+        store.clone().with_private_id(private_id),
+        Exceptions::none(),
+    )
+    .await;
     // Every write followed by WAIT, in one pipeline routed to the key's primary.
     run(
         store

@@ -12,9 +12,14 @@ use crate::signing::{COOKIE_SALT, Signer};
 use crate::{Error, SessionConfig, SessionKey};
 use seal::is_signed_value;
 
+#[cfg(feature = "cookie-encrypted")]
+mod encrypted;
 mod seal;
 #[cfg(test)]
 mod tests;
+
+#[cfg(feature = "cookie-encrypted")]
+pub use encrypted::EncryptedCookieStore;
 
 /// How far ahead of this server's clock a signing time may be: five minutes.
 const DEFAULT_FUTURE_LEEWAY: Duration = Duration::minutes(5);

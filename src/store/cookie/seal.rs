@@ -2,7 +2,7 @@
 //! signing time and the expiry checks.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::CookieStore;
 use crate::expiry::{self, EXPIRY_KEY, Expiry};
@@ -59,26 +59,13 @@ impl CookieStore {
             .map_err(|e| reason(&e))?;
         let (data, preserved) =
             signing::decode_payload_preserving(payload).map_err(|e| reason(&e))?;
-        let custom = match data.get(EXPIRY_KEY).map(Expiry::from_value) {
-            None => None,
-            Some(Ok(expiry)) => expiry,
-            Some(Err(_)) => return Err("malformed _session_expiry"),
-        };
-        let signed_at = OffsetDateTime::from_unix_timestamp(timestamp)
-            .map_err(|_| "signing time out of range")?;
-        if signed_at > now.saturating_add(self.inner.future_leeway) {
-            return Err("signed in the future, beyond the clock-skew leeway");
-        }
-        // The cookie age, already checked by `unsign`, caps every session.
-        let mut expiry_date = signed_at.saturating_add(self.inner.cookie_age);
-        // A custom expiry may end it sooner; browser close (0) means the cookie age.
-        if let Some(expiry @ (Expiry::Inactivity(_) | Expiry::At(_))) = custom {
-            let custom_date = expiry::expiry_date(signed_at, Some(&expiry), self.inner.cookie_age);
-            if custom_date <= now {
-                return Err("custom expiry passed");
-            }
-            expiry_date = expiry_date.min(custom_date);
-        }
+        let expiry_date = session_expiry(
+            &data,
+            timestamp,
+            now,
+            self.inner.cookie_age,
+            self.inner.future_leeway,
+        )?;
         Ok((data, preserved, expiry_date))
     }
 
@@ -98,19 +85,72 @@ impl CookieStore {
                 .dumps_json_at(&preserved.to_django_json(data), now, true)
         }
         .map_err(Error::store)?;
-        let size = self.inner.cookie_name.len() + 1 + value.len();
-        if size > MAX_COOKIE_SIZE {
-            tracing::error!(
-                size,
-                limit = MAX_COOKIE_SIZE,
-                keys = data.len(),
-                "session too large for a cookie; not saved"
-            );
-            return Err(Error::CookieTooLarge {
-                size,
-                limit: MAX_COOKIE_SIZE,
-            });
-        }
+        fits_in_a_cookie(&self.inner.cookie_name, &value, data)?;
         Ok(SessionKey::from_validated(value))
     }
+}
+
+/// When a session sealed at `sealed_at` (Unix seconds) stops loading, or why it already
+/// has as of `now`: older than `cookie_age`, sealed beyond `future_leeway` ahead of `now`,
+/// past its custom expiry (`_session_expiry`, computed from the sealing time, and never
+/// later than the cookie age), or with a `_session_expiry` of the wrong type. What the
+/// signed and the encrypted cookie stores both check once the cookie is authentic.
+pub(super) fn session_expiry(
+    data: &Map<String, Value>,
+    sealed_at: i64,
+    now: OffsetDateTime,
+    cookie_age: Duration,
+    future_leeway: Duration,
+) -> Result<OffsetDateTime, &'static str> {
+    let custom = match data.get(EXPIRY_KEY).map(Expiry::from_value) {
+        None => None,
+        Some(Ok(expiry)) => expiry,
+        Some(Err(_)) => return Err("malformed _session_expiry"),
+    };
+    let sealed_at =
+        OffsetDateTime::from_unix_timestamp(sealed_at).map_err(|_| "signing time out of range")?;
+    if sealed_at > now.saturating_add(future_leeway) {
+        return Err("signed in the future, beyond the clock-skew leeway");
+    }
+    // Django's `max_age` check: whole seconds, older than the age is expired.
+    if now
+        .unix_timestamp()
+        .saturating_sub(sealed_at.unix_timestamp())
+        > cookie_age.whole_seconds()
+    {
+        return Err("older than the cookie age");
+    }
+    // The cookie age caps every session.
+    let mut expiry_date = sealed_at.saturating_add(cookie_age);
+    // A custom expiry may end it sooner; browser close (0) means the cookie age.
+    if let Some(expiry @ (Expiry::Inactivity(_) | Expiry::At(_))) = custom {
+        let custom_date = expiry::expiry_date(sealed_at, Some(&expiry), cookie_age);
+        if custom_date <= now {
+            return Err("custom expiry passed");
+        }
+        expiry_date = expiry_date.min(custom_date);
+    }
+    Ok(expiry_date)
+}
+
+/// [`Error::CookieTooLarge`] (logged) unless `name=value` fits in `MAX_COOKIE_SIZE` bytes.
+pub(super) fn fits_in_a_cookie(
+    name: &str,
+    value: &str,
+    data: &Map<String, Value>,
+) -> Result<(), Error> {
+    let size = name.len() + 1 + value.len();
+    if size > MAX_COOKIE_SIZE {
+        tracing::error!(
+            size,
+            limit = MAX_COOKIE_SIZE,
+            keys = data.len(),
+            "session too large for a cookie; not saved"
+        );
+        return Err(Error::CookieTooLarge {
+            size,
+            limit: MAX_COOKIE_SIZE,
+        });
+    }
+    Ok(())
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    Codec, LoadedRecord, PrivateId, Record, RecordKeys, SaveOutcome, SessionStore, Version,
+};
 use crate::{Error, SessionConfig, SessionKey};
 use record::Stored;
 
@@ -149,6 +151,7 @@ struct Inner {
     prefix: String,
     codec: Codec,
     cookie_age: Duration,
+    record_keys: RecordKeys,
 }
 
 impl FileStore {
@@ -170,6 +173,7 @@ impl FileStore {
                 prefix: DEFAULT_PREFIX.to_owned(),
                 codec: Codec::plain(),
                 cookie_age: DEFAULT_COOKIE_AGE,
+                record_keys: RecordKeys::default(),
             }),
         })
     }
@@ -194,6 +198,14 @@ impl FileStore {
     /// files with Django.
     pub fn with_codec(mut self, codec: Codec) -> Self {
         Arc::make_mut(&mut self.inner).codec = codec;
+        self
+    }
+
+    /// Names files after the private ids of `id` instead of the session keys (see
+    /// [`PrivateId`]): a listing of the directory names no usable cookie. Django cannot
+    /// share such a directory.
+    pub fn with_private_id(mut self, id: PrivateId) -> Self {
+        Arc::make_mut(&mut self.inner).record_keys = RecordKeys::private(id);
         self
     }
 
@@ -234,6 +246,10 @@ impl SessionStore for FileStore {
         let inner = &self.inner;
         let same = inner.prefix == config.cookie_name && inner.cookie_age == config.cookie_age;
         (!same).then(|| self.clone().with_session_config(config))
+    }
+
+    fn check_config(&self, config: &SessionConfig) -> Result<(), Error> {
+        self.inner.record_keys.check_config("FileStore", config)
     }
 
     /// Clones share the directory and the settings.

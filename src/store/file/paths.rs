@@ -23,8 +23,10 @@ struct IoFailure {
 }
 
 impl Inner {
-    /// `<prefix><key>`, after checking that neither part can name another path.
+    /// `<prefix><record key>` (the session key, or its private id), after checking that
+    /// neither part can name another path.
     pub(super) fn file_name(&self, key: &SessionKey) -> Result<String, Error> {
+        let key = self.record_keys.of(key);
         if !is_server_side_key(key.as_str()) {
             return Err(Error::store(
                 "file session store: refusing a session key that is not 8 to 40 characters \

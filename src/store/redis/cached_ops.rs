@@ -85,7 +85,7 @@ impl RedisStore {
         let (Some(ticket), Some(mut connection)) = (ticket, tracked.connection(ticket)) else {
             return self.plain_load(key).await;
         };
-        let full = self.redis_key(key);
+        let full = self.full_key(key);
         let sent = Instant::now();
         let reply: Result<(Option<Vec<u8>>, i64), _> = redis::pipe()
             .cmd("GET")

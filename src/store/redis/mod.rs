@@ -9,7 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
-use super::Codec;
+use super::{Codec, PrivateId, RecordKeys};
 use crate::{Error, SessionKey};
 use connection::{
     CLUSTER_OVERALL_TIMEOUT, CLUSTER_RETRY_WAIT_MS, CONNECTION_TIMEOUT, Connection,
@@ -142,6 +142,7 @@ pub struct RedisStore {
     client: Option<redis::Client>,
     cache: Option<Arc<Tracked>>,
     replica_ack: Option<ReplicaAck>,
+    record_keys: RecordKeys,
 }
 
 impl fmt::Debug for RedisStore {
@@ -245,6 +246,7 @@ impl RedisStore {
             replica_ack: None,
             client: None,
             cache: None,
+            record_keys: RecordKeys::default(),
         }
     }
 
@@ -363,13 +365,32 @@ impl RedisStore {
         self
     }
 
+    /// Keys records by the private ids of `id` instead of the session keys (see
+    /// [`PrivateId`]): `KEYS`/`SCAN` of the database, or a copy of it, names no usable
+    /// cookie. As a [`CacheStore`] too (`put`, `expire_at`): give a [`CachedStore`] or
+    /// [`CachedDbStore`] the same id on both of its stores. Django cannot share such keys.
+    ///
+    /// [`CacheStore`]: super::CacheStore
+    /// [`CachedStore`]: super::CachedStore
+    /// [`CachedDbStore`]: super::CachedDbStore
+    pub fn with_private_id(mut self, id: PrivateId) -> Self {
+        self.record_keys = RecordKeys::private(id);
+        self.renew_cache();
+        self
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// The Redis key that holds the session `key`.
+    /// The Redis key that holds the session `key` (`prefix` and its record key).
     pub fn redis_key(&self, key: &SessionKey) -> String {
+        self.full_key(&self.record_keys.of(key))
+    }
+
+    /// The Redis key of the record key `key`.
+    pub(super) fn full_key(&self, key: &SessionKey) -> String {
         let mut full = String::with_capacity(self.prefix.len() + key.as_str().len());
         full.push_str(&self.prefix);
         full.push_str(key.as_str());
@@ -381,7 +402,7 @@ impl RedisStore {
     pub fn local_cache_holds(&self, key: &SessionKey) -> bool {
         self.cache
             .as_ref()
-            .is_some_and(|t| t.cache().holds(key.as_str()))
+            .is_some_and(|t| t.cache().holds(self.record_keys.of(key).as_str()))
     }
 
     /// How many sessions the local cache holds (tests and benchmarks).
@@ -409,7 +430,10 @@ impl RedisStore {
     #[doc(hidden)]
     pub async fn local_cache_wait_evicted(&self, key: &SessionKey, within: Duration) -> bool {
         match &self.cache {
-            Some(t) => t.wait_evicted(key.as_str(), within).await,
+            Some(t) => {
+                t.wait_evicted(self.record_keys.of(key).as_str(), within)
+                    .await
+            }
             None => true,
         }
     }

@@ -1,5 +1,6 @@
 //! `SessionStore` and `CacheStore` for `RedisStore`: one command per operation (see
-//! `cached_ops.rs` for where they go and what is cached with a local cache).
+//! `cached_ops.rs` for where they go and what is cached with a local cache). Each entry
+//! point turns the session key into its record key first; everything below uses that.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,7 +42,7 @@ impl RedisStore {
     /// `load` without the local cache: one `GET` on the store's connection.
     pub(super) async fn plain_load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let stored: Option<Vec<u8>> = self
-            .query(redis::cmd("GET").arg(self.redis_key(key)))
+            .query(redis::cmd("GET").arg(self.full_key(key)))
             .await?;
         Ok(stored.and_then(|bytes| self.decode(bytes)))
     }
@@ -53,7 +54,12 @@ impl SessionStore for RedisStore {
         Some(Arc::as_ptr(&self.prefix).cast::<u8>() as usize)
     }
 
+    fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
+        self.record_keys.check_config("RedisStore", config)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let key = &*self.record_keys.of(key);
         if self.cache.is_some() {
             self.cached_load(key).await
         } else {
@@ -65,11 +71,12 @@ impl SessionStore for RedisStore {
         let value = self.format.encode(&record.data, &Preserved::default())?;
         let ttl = ttl_ms(record.expiry_date);
         for _ in 0..MAX_CREATE_ATTEMPTS {
-            let key = SessionKey::generate()?;
+            let public = SessionKey::generate()?;
             if ttl <= 0 {
                 // Already expired: a record that would never load is not written.
-                return Ok((key, Version::from_bytes(value)));
+                return Ok((public, Version::from_bytes(value)));
             }
+            let key = self.record_keys.of(&public).into_owned();
             let (ticket, mut via) = self.begin_write(&key);
             let sent = Instant::now();
             let ttl_arg = ttl.to_string();
@@ -78,7 +85,7 @@ impl SessionStore for RedisStore {
                 self.script::<i64>(
                     &mut via,
                     (CREATE_LUA, &CREATE_SCRIPT),
-                    self.redis_key(&key),
+                    self.full_key(&key),
                     &[&value, ttl_arg.as_bytes()],
                 )
                 .await
@@ -91,7 +98,7 @@ impl SessionStore for RedisStore {
                 })
             } else {
                 let mut set = redis::cmd("SET");
-                set.arg(self.redis_key(&key))
+                set.arg(self.full_key(&key))
                     .arg(&value)
                     .arg("NX")
                     .arg("PX")
@@ -109,7 +116,7 @@ impl SessionStore for RedisStore {
             match reply? {
                 // The key is taken: draw another.
                 Value::Nil => continue,
-                _ if created => return Ok((key, Version::from_bytes(value))),
+                _ if created => return Ok((public, Version::from_bytes(value))),
                 other => {
                     return Err(Error::store(format!(
                         "unexpected reply to SET NX: {other:?}"
@@ -134,6 +141,8 @@ impl SessionStore for RedisStore {
         // A version that is not stored bytes (from another store) matches nothing: a stored
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
+        let public = key;
+        let key = &*self.record_keys.of(key);
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
         let ttl_arg = ttl.to_string();
@@ -141,7 +150,7 @@ impl SessionStore for RedisStore {
             .script(
                 &mut via,
                 (SAVE_LUA, &SAVE_SCRIPT),
-                self.redis_key(key),
+                self.full_key(key),
                 &[expected, &value, ttl_arg.as_bytes()],
             )
             .await;
@@ -154,7 +163,7 @@ impl SessionStore for RedisStore {
         });
         self.end_write(key, ticket, written);
         let version = Version::from_bytes(value).with_preserved(preserved);
-        outcome(answer?, key, version, "save")
+        outcome(answer?, public, version, "save")
     }
 
     /// One script, as `save`, that compares the stored value and then only moves the TTL
@@ -170,13 +179,15 @@ impl SessionStore for RedisStore {
         let ttl = ttl_ms(record.expiry_date).max(0);
         let ttl_arg = ttl.to_string();
         let value = expected.as_bytes().unwrap_or_default();
+        let public = key;
+        let key = &*self.record_keys.of(key);
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
         let answer: Result<i64, Error> = self
             .script(
                 &mut via,
                 (TOUCH_LUA, &TOUCH_SCRIPT),
-                self.redis_key(key),
+                self.full_key(key),
                 &[value, ttl_arg.as_bytes()],
             )
             .await;
@@ -186,20 +197,15 @@ impl SessionStore for RedisStore {
             ttl_ms: ttl,
         });
         self.end_write(key, ticket, written);
-        outcome(answer?, key, expected.clone(), "touch")
+        outcome(answer?, public, expected.clone(), "touch")
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let (ticket, mut via) = self.begin_write(key);
-        let mut del = redis::cmd("DEL");
-        del.arg(self.redis_key(key));
-        let reply: Result<i64, Error> = self.write(&mut via, del).await;
-        self.end_write(key, ticket, None);
-        reply?;
-        Ok(())
+        self.delete_stored(&self.record_keys.of(key)).await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let key = &*self.record_keys.of(key);
         if self
             .cache
             .as_ref()
@@ -207,12 +213,25 @@ impl SessionStore for RedisStore {
         {
             return Ok(true);
         }
-        self.query(redis::cmd("EXISTS").arg(self.redis_key(key)))
+        self.query(redis::cmd("EXISTS").arg(self.full_key(key)))
             .await
     }
 
     /// Does nothing: every key carries a TTL, and Redis removes expired keys itself.
     async fn clear_expired(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl RedisStore {
+    /// `DEL` of the record stored under `key` (a record key).
+    async fn delete_stored(&self, key: &SessionKey) -> Result<(), Error> {
+        let (ticket, mut via) = self.begin_write(key);
+        let mut del = redis::cmd("DEL");
+        del.arg(self.full_key(key));
+        let reply: Result<i64, Error> = self.write(&mut via, del).await;
+        self.end_write(key, ticket, None);
+        reply?;
         Ok(())
     }
 }
@@ -243,14 +262,15 @@ impl CacheStore for RedisStore {
     /// `SET key value PX ttl`, replacing whatever is there; a record already expired is
     /// deleted instead.
     async fn put(&self, key: &SessionKey, record: &Record) -> Result<(), Error> {
+        let key = &*self.record_keys.of(key);
         let ttl = ttl_ms(record.expiry_date);
         if ttl <= 0 {
-            return self.delete(key).await;
+            return self.delete_stored(key).await;
         }
         let value = self.format.encode(&record.data, &Preserved::default())?;
         let (ticket, mut via) = self.begin_write(key);
         let mut set = redis::cmd("SET");
-        set.arg(self.redis_key(key)).arg(value).arg("PX").arg(ttl);
+        set.arg(self.full_key(key)).arg(value).arg("PX").arg(ttl);
         let reply: Result<Value, Error> = self.write(&mut via, set).await;
         // Not cached: `put` is a cache's fill, seldom read back through this same store.
         self.end_write(key, ticket, None);
@@ -261,13 +281,14 @@ impl CacheStore for RedisStore {
     /// `PEXPIRE key ttl`, which leaves a missing key missing; an expiry already passed
     /// deletes the key instead, as `put` does.
     async fn expire_at(&self, key: &SessionKey, expiry_date: OffsetDateTime) -> Result<(), Error> {
+        let key = &*self.record_keys.of(key);
         let ttl = ttl_ms(expiry_date);
         if ttl <= 0 {
-            return self.delete(key).await;
+            return self.delete_stored(key).await;
         }
         let (ticket, mut via) = self.begin_write(key);
         let mut pexpire = redis::cmd("PEXPIRE");
-        pexpire.arg(self.redis_key(key)).arg(ttl);
+        pexpire.arg(self.full_key(key)).arg(ttl);
         let reply: Result<i64, Error> = self.write(&mut via, pexpire).await;
         self.end_write(key, ticket, None);
         reply?;

@@ -1,4 +1,4 @@
-//! The `SessionStore` and `Debug` implementations of the public SQL stores, all forwarding
+//! The `SessionStore` and `Debug` implementations, and `with_private_id`, of the public SQL stores, all forwarding
 //! to their `SqlCore`.
 
 /// Implements `SessionStore` and `Debug` for a public SQL store, a newtype around
@@ -11,10 +11,29 @@ macro_rules! sql_store {
             }
         }
 
+        impl $store {
+            /// Keys rows by the private ids of `id` instead of the session keys (see
+            /// [`PrivateId`](crate::store::PrivateId)): a dump of the `session_key` column
+            /// names no usable cookie. Django cannot share such a table.
+            pub fn with_private_id(self, id: $crate::store::PrivateId) -> Self {
+                Self {
+                    core: self
+                        .core
+                        .with_record_keys($crate::store::RecordKeys::private(id)),
+                }
+            }
+        }
+
         impl $crate::store::SessionStore for $store {
             /// Clones share the connections and the table.
             fn identity(&self) -> Option<usize> {
                 Some(self.core.identity())
+            }
+
+            fn check_config(&self, config: &$crate::SessionConfig) -> Result<(), $crate::Error> {
+                self.core
+                    .record_keys()
+                    .check_config(stringify!($store), config)
             }
 
             async fn load(

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::pool::{Lease, OwnPool};
 use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
-use crate::store::{Codec, LoadedRecord, Record, SaveOutcome, Version};
+use crate::store::{Codec, LoadedRecord, Record, RecordKeys, SaveOutcome, Version};
 use crate::{Error, SessionKey};
 
 /// What one database does its own way: the SQL it speaks, how `expire_date` is bound and
@@ -154,6 +154,7 @@ pub(crate) struct SqlCore<B: Backend> {
 struct Shared {
     queries: Queries,
     codec: Codec,
+    record_keys: RecordKeys,
 }
 
 impl<B: Backend> SqlCore<B> {
@@ -179,7 +180,8 @@ impl<B: Backend> SqlCore<B> {
     /// `django_session` and plain JSON.
     #[cfg(feature = "sqlite")]
     pub(crate) fn new(pool: Pool<B::Db>) -> Self {
-        Self::with(pool, None, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
+        let queries = Queries::new::<B>(DEFAULT_TABLE);
+        Self::with(pool, None, queries, Codec::plain(), RecordKeys::default())
     }
 
     /// A store whose statements run on connections of its own, opened with `pool`'s
@@ -187,7 +189,8 @@ impl<B: Backend> SqlCore<B> {
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn with_own_connections(pool: Pool<B::Db>) -> Self {
         let own = Some(OwnPool::new(pool.clone()));
-        Self::with(pool, own, Queries::new::<B>(DEFAULT_TABLE), Codec::plain())
+        let queries = Queries::new::<B>(DEFAULT_TABLE);
+        Self::with(pool, own, queries, Codec::plain(), RecordKeys::default())
     }
 
     fn with(
@@ -195,11 +198,16 @@ impl<B: Backend> SqlCore<B> {
         own: Option<OwnPool<B::Db>>,
         queries: Queries,
         codec: Codec,
+        record_keys: RecordKeys,
     ) -> Self {
         Self {
             pool,
             own,
-            shared: Arc::new(Shared { queries, codec }),
+            shared: Arc::new(Shared {
+                queries,
+                codec,
+                record_keys,
+            }),
             backend: PhantomData,
         }
     }
@@ -208,18 +216,28 @@ impl<B: Backend> SqlCore<B> {
     pub(crate) fn with_table(self, table: &str) -> Result<Self, Error> {
         validate_table(table)?;
         let codec = self.shared.codec.clone();
-        Ok(Self::with(
-            self.pool,
-            self.own,
-            Queries::new::<B>(table),
-            codec,
-        ))
+        let record_keys = self.shared.record_keys.clone();
+        let queries = Queries::new::<B>(table);
+        Ok(Self::with(self.pool, self.own, queries, codec, record_keys))
     }
 
     /// The same store with `codec`.
     pub(crate) fn with_codec(self, codec: Codec) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
-        Self::with(self.pool, self.own, queries, codec)
+        let record_keys = self.shared.record_keys.clone();
+        Self::with(self.pool, self.own, queries, codec, record_keys)
+    }
+
+    /// The same store, its rows keyed by `record_keys`.
+    pub(crate) fn with_record_keys(self, record_keys: RecordKeys) -> Self {
+        let queries = Queries::new::<B>(&self.shared.queries.table);
+        let codec = self.shared.codec.clone();
+        Self::with(self.pool, self.own, queries, codec, record_keys)
+    }
+
+    /// How rows are keyed (the session key, or its private id).
+    pub(crate) fn record_keys(&self) -> &RecordKeys {
+        &self.shared.record_keys
     }
 
     /// A connection for a call's statements: one of the store's own, or the pool's.
@@ -275,11 +293,12 @@ where
     }
 
     pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let stored = self.shared.record_keys.of(key);
         let mut lease = self.lease().await?;
         let row: Option<(String, B::DateTime)> = lease
             .run::<B, _, _>(|conn| {
                 sqlx::query_as(&self.shared.queries.load)
-                    .bind(key.as_str())
+                    .bind(stored.as_str())
                     .bind(B::to_db(OffsetDateTime::now_utc()))
                     .fetch_optional(conn)
             })
@@ -304,10 +323,11 @@ where
         let mut lease = self.lease().await?;
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
+            let stored = self.shared.record_keys.of(&key);
             let inserted = lease
                 .run::<B, _, _>(|conn| {
                     sqlx::query(&self.shared.queries.insert)
-                        .bind(key.as_str())
+                        .bind(stored.as_str())
                         .bind(text.as_str())
                         .bind(expire_date.clone())
                         .execute(conn)
@@ -358,6 +378,7 @@ where
         text: Option<String>,
     ) -> Result<SaveOutcome, Error> {
         let now = B::to_db(OffsetDateTime::now_utc());
+        let stored = self.shared.record_keys.of(key);
         let mut lease = self.lease().await?;
         // A version that is not text this store wrote can match no row.
         if let Some(expected_text) = expected
@@ -373,7 +394,7 @@ where
                     };
                     query
                         .bind(B::to_db(record.expiry_date))
-                        .bind(key.as_str())
+                        .bind(stored.as_str())
                         .bind(expected_text)
                         .bind(now.clone())
                         .execute(conn)
@@ -394,20 +415,21 @@ where
                 });
             }
         }
-        self.missed(&mut lease, key, now).await
+        self.missed(&mut lease, &stored, now).await
     }
 
     /// Why a compare-and-swap matched no row: another version (`Conflict`) or none (`Gone`).
+    /// `stored` is the row's key (already a record key).
     async fn missed(
         &self,
         lease: &mut Lease<B::Db>,
-        key: &SessionKey,
+        stored: &SessionKey,
         now: B::DateTime,
     ) -> Result<SaveOutcome, Error> {
         let live = lease
             .run::<B, _, _>(|conn| {
                 sqlx::query(&self.shared.queries.live)
-                    .bind(key.as_str())
+                    .bind(stored.as_str())
                     .bind(now)
                     .fetch_optional(conn)
             })
@@ -421,11 +443,12 @@ where
     }
 
     pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        let stored = self.shared.record_keys.of(key);
         let mut lease = self.lease().await?;
         lease
             .run::<B, _, _>(|conn| {
                 sqlx::query(&self.shared.queries.delete)
-                    .bind(key.as_str())
+                    .bind(stored.as_str())
                     .execute(conn)
             })
             .await
@@ -434,11 +457,12 @@ where
     }
 
     pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let stored = self.shared.record_keys.of(key);
         let mut lease = self.lease().await?;
         let live = lease
             .run::<B, _, _>(|conn| {
                 sqlx::query(&self.shared.queries.live)
-                    .bind(key.as_str())
+                    .bind(stored.as_str())
                     .bind(B::to_db(OffsetDateTime::now_utc()))
                     .fetch_optional(conn)
             })
