@@ -53,8 +53,10 @@ mod dict_key;
 #[cfg(feature = "django")]
 pub mod django;
 mod error;
+pub mod events;
 pub mod expiry;
 mod finite;
+mod instruments;
 mod key;
 mod middleware;
 mod session;
@@ -64,6 +66,7 @@ pub mod store;
 pub use config::{SameSite, SessionConfig};
 pub use dict_key::DictKey;
 pub use error::{BoxError, Error};
+pub use events::{EventHook, SessionEvent, SessionEventKind};
 pub use expiry::Expiry;
 pub use key::SessionKey;
 pub use middleware::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};

@@ -16,8 +16,11 @@
 //!    the cookie of a session that is now empty; or save a modified one (or every one, with
 //!    `save_every_request`; a session that request left unchanged only has its stored
 //!    expiry moved, `SessionStore::touch`), never on a 5xx, and set the cookie with the
-//!    computed expiry (`set_cookie.rs`); add `Vary: Cookie` when the session was used. Only
-//!    a save needs the store; with a store that answers at once it runs inline too.
+//!    computed expiry (`set_cookie.rs`, with `Partitioned` when `cookie_partitioned`); add
+//!    `Vary: Cookie` when the session was used (accessed, or its cookie set or deleted), and
+//!    then, with `cache_control_no_store`, `Cache-Control: no-store` merged into the
+//!    handler's (`cache_control.rs`). Only a save needs the store; with a store that answers
+//!    at once it runs inline too.
 //! 4. Errors that end the request (a failed save, a session deleted concurrently) are
 //!    logged and answered by [`OnError`] (`on_error.rs`).
 //!
@@ -42,10 +45,12 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::events::{self, SessionEventKind};
 use crate::session::Shared;
 use crate::store::Store;
 use crate::{Error, Session, SessionConfig, SessionStore};
 
+mod cache_control;
 mod on_error;
 mod request;
 mod response;
@@ -170,9 +175,20 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let state = &self.layer.state;
         let sessions = &state.sessions;
-        let incoming = request::incoming(request.headers(), &sessions.config.cookie_name, |v| {
-            sessions.store.parse_key(v)
-        });
+        let config = &sessions.config;
+        let incoming = request::incoming(
+            request.headers(),
+            &config.cookie_name,
+            |v| sessions.store.parse_key(v),
+            |rejected| {
+                events::emit(
+                    config,
+                    SessionEventKind::RejectedCookie,
+                    Some(rejected),
+                    None,
+                )
+            },
+        );
         let session = Session::for_request(sessions, incoming.key);
         request.extensions_mut().insert(session.clone());
         ResponseFuture::new(
