@@ -36,6 +36,7 @@ mod http;
 mod load;
 mod multi_instance_postgres;
 mod multi_instance_redis;
+mod no_store;
 mod postgres_connections;
 mod postgres_store;
 mod properties;
