@@ -28,6 +28,7 @@ mod allocations;
 mod contention;
 mod cookie_store;
 mod django_interop;
+mod events;
 mod extensions;
 mod faults;
 mod hostile;
@@ -40,6 +41,8 @@ mod no_store;
 mod postgres_connections;
 mod postgres_store;
 mod properties;
+#[cfg(feature = "metrics")]
+mod recorded_metrics;
 mod redis_cluster;
 mod redis_local_cache;
 mod redis_store;
