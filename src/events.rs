@@ -235,3 +235,41 @@ pub(crate) fn emit_for(config: &SessionConfig, kind: SessionEventKind, key: Opti
 pub(crate) fn revoked(config: &SessionConfig, key: &SessionKey) {
     emit_for(config, SessionEventKind::Revoked, Some(key));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn revoked_reaches_the_hook_with_the_key_s_fingerprint_only() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let config =
+            SessionConfig::default().with_event_hook(move |e| sink.lock().unwrap().push(*e));
+        let key = SessionKey::generate().unwrap();
+        revoked(&config, &key);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].kind, SessionEventKind::Revoked);
+        assert_eq!(
+            seen[0].session,
+            Some(Fingerprint::of(key.as_str().as_bytes()))
+        );
+        let shown = format!("{:?} {}", seen[0], seen[0].session.unwrap());
+        assert!(!shown.contains(key.as_str()), "{shown}");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_per_value_and_hooks_equal_by_identity() {
+        assert_eq!(Fingerprint::of(b"abc"), Fingerprint::of(b"abc"));
+        assert_ne!(Fingerprint::of(b"abc"), Fingerprint::of(b"abd"));
+        assert_eq!(Fingerprint::of(b"abc").to_string().len(), 16);
+        let hook = EventHook::new(|_| {});
+        assert_eq!(hook, hook.clone());
+        assert_ne!(hook, EventHook::new(|_| {}));
+        let config = SessionConfig::default().with_event_hook(|_| {});
+        assert_eq!(config, config.clone());
+        assert_ne!(config, SessionConfig::default());
+    }
+}

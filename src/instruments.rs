@@ -60,11 +60,28 @@ fn error_kind(error: &Error) -> &'static str {
     }
 }
 
+// Labels on the paths every request may take are literals, one macro call per value: the
+// `metrics` macros keep such a key in a `static`, where a computed label would allocate a
+// key per call (with or without a recorder).
+
 /// Counts an event.
 #[inline]
 pub(crate) fn event(kind: SessionEventKind) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("sessionbase_events_total", "event" => kind.as_str()).increment(1);
+    {
+        use SessionEventKind as K;
+        const NAME: &str = "sessionbase_events_total";
+        let counter = match kind {
+            K::Created => metrics::counter!(NAME, "event" => "created"),
+            K::KeyCycled => metrics::counter!(NAME, "event" => "key_cycled"),
+            K::Flushed => metrics::counter!(NAME, "event" => "flushed"),
+            K::ExpiredOnLoad => metrics::counter!(NAME, "event" => "expired_on_load"),
+            K::Interrupted => metrics::counter!(NAME, "event" => "interrupted"),
+            K::RejectedCookie => metrics::counter!(NAME, "event" => "rejected_cookie"),
+            K::Revoked => metrics::counter!(NAME, "event" => "revoked"),
+        };
+        counter.increment(1);
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = kind;
 }
@@ -103,11 +120,20 @@ impl Timer {
     pub(crate) fn finish<T>(self, op: Op, result: Result<T, Error>) -> Result<T, Error> {
         #[cfg(feature = "metrics")]
         {
-            let op = op.as_str();
-            metrics::histogram!("sessionbase_store_duration_seconds", "op" => op)
-                .record(self.started.elapsed().as_secs_f64());
+            const NAME: &str = "sessionbase_store_duration_seconds";
+            let histogram = match op {
+                Op::Load => metrics::histogram!(NAME, "op" => "load"),
+                Op::Create => metrics::histogram!(NAME, "op" => "create"),
+                Op::Save => metrics::histogram!(NAME, "op" => "save"),
+                Op::Touch => metrics::histogram!(NAME, "op" => "touch"),
+                Op::Delete => metrics::histogram!(NAME, "op" => "delete"),
+                Op::Exists => metrics::histogram!(NAME, "op" => "exists"),
+            };
+            histogram.record(self.started.elapsed().as_secs_f64());
             if let Err(error) = &result {
-                metrics::counter!("sessionbase_store_errors_total", "op" => op, "kind" => error_kind(error))
+                // A failure only: its computed labels may allocate.
+                let (op, kind) = (op.as_str(), error_kind(error));
+                metrics::counter!("sessionbase_store_errors_total", "op" => op, "kind" => kind)
                     .increment(1);
             }
         }
