@@ -13,7 +13,7 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use sessionbase::{Expiry, MemoryStore, Session, SessionLayer};
+use sessionbase::{Expiry, MemoryStore, Session, SessionConfig, SessionLayer};
 use time::Duration;
 
 const USER_KEY: &str = "_auth_user_id";
@@ -92,7 +92,12 @@ async fn main() -> std::io::Result<()> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
-        .layer(SessionLayer::new(MemoryStore::new()));
+        .layer(
+            SessionLayer::new(MemoryStore::new())
+                // After a logout, Back shows no signed-in page from the browser's cache.
+                .with_config(SessionConfig::default().with_cache_control_no_store(true))
+                .map_err(std::io::Error::other)?,
+        );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     tracing::info!("login demo on http://{}", listener.local_addr()?);
