@@ -134,7 +134,9 @@ pub struct SessionEvent {
 }
 
 /// The app's receiver of [`SessionEvent`]s ([`SessionConfig::event_hook`]). It runs in the
-/// request, synchronously, so it should only hand the event on (a channel, a counter).
+/// request, synchronously, sometimes while the session's state is locked (`expired_on_load`
+/// fires inside the first read of the data), so it should only hand the event on (a channel,
+/// a counter) and never use a `Session`.
 /// Two hooks are equal when they are the same closure (clones of one `EventHook`).
 #[derive(Clone)]
 pub struct EventHook(Arc<dyn Fn(&SessionEvent) + Send + Sync>);

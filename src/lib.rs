@@ -42,7 +42,8 @@
 //! | `SessionStore()`, `SessionStore(key)` | [`Session::new`], [`Session::load`] |
 //! | `clear_expired()` | [`SessionStore::clear_expired`] |
 //!
-//! Settings are [`SessionConfig`]'s fields; stores implement [`SessionStore`].
+//! Settings are [`SessionConfig`]'s fields; stores implement [`SessionStore`]. The session
+//! lifecycle is announced as audit [`events`] (and counted with the `metrics` feature).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The library only: the benchmarks' and tests' counting allocators need `unsafe`.

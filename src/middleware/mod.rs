@@ -5,12 +5,16 @@
 //! 1. **`process_request`** ([`SessionService::call`], `request.rs`): the session cookie,
 //!    and only that one, is found in the `Cookie` headers; the store says whether its value
 //!    is a well-formed key. A [`Session`] handle for that key goes into the request's
-//!    extensions. Nothing is read from the store.
+//!    extensions. Nothing is read from the store. A cookie that is no key is the
+//!    `rejected_cookie` audit event (`events.rs`: logged by a salted fingerprint, handed to
+//!    the app's hook).
 //! 2. **The handler** takes the session (the extractor, or [`Session::from_extensions`],
 //!    reads the record then; see `session/extract.rs`) or ignores it. It uses Django's
 //!    `SessionBase` API (`session/`); the store is called through one dispatch chosen when
 //!    the layer was built (`store/dispatch.rs`): inline for a store that answers at once,
-//!    a boxed future bounded by `store_timeout` for one behind I/O.
+//!    a boxed future bounded by `store_timeout` for one behind I/O, and timed there with
+//!    the `metrics` feature (`instruments.rs`). The session's lifecycle (created, key cycled,
+//!    flushed, expired on load) is announced as audit events as it happens.
 //! 3. **`process_response`** ([`ResponseFuture`], `response.rs`) reads the flags Django's
 //!    middleware reads (`accessed`, `modified`, `is_empty()`) and does what it does: delete
 //!    the cookie of a session that is now empty; or save a modified one (or every one, with
@@ -21,8 +25,8 @@
 //!    then, with `cache_control_no_store`, `Cache-Control: no-store` merged into the
 //!    handler's (`cache_control.rs`). Only a save needs the store; with a store that answers
 //!    at once it runs inline too.
-//! 4. Errors that end the request (a failed save, a session deleted concurrently) are
-//!    logged and answered by [`OnError`] (`on_error.rs`).
+//! 4. Errors that end the request (a failed save, a session deleted concurrently: the
+//!    `interrupted` event) are logged and answered by [`OnError`] (`on_error.rs`).
 //!
 //! ```
 //! use axum::{Router, routing::get};
