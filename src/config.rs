@@ -96,7 +96,8 @@ pub struct SessionConfig {
     /// Beyond Django (OWASP's advice): adds `Cache-Control: no-store`, merged with what the
     /// handler set and never weakening it, to every response that used the session (the
     /// responses that get `Vary: Cookie`: the session was accessed, or its cookie set or
-    /// deleted), so that a signed-in page does not come back from a cache or the browser's
+    /// deleted; and the [`OnError`](crate::OnError) answer to a failed save), so that a
+    /// signed-in page does not come back from a cache or the browser's
     /// back/forward cache after a logout. Default `false`, as Django.
     pub cache_control_no_store: bool,
     /// Beyond Django 5.2: adds the `Partitioned` attribute (CHIPS) to the session cookie and

@@ -26,7 +26,8 @@
 //!    handler's (`cache_control.rs`). Only a save needs the store; with a store that answers
 //!    at once it runs inline too.
 //! 4. Errors that end the request (a failed save, a session deleted concurrently: the
-//!    `interrupted` event) are logged and answered by [`OnError`] (`on_error.rs`).
+//!    `interrupted` event) are logged and answered by [`OnError`] (`on_error.rs`), with
+//!    `no-store` on that answer too under `cache_control_no_store`.
 //!
 //! ```
 //! use axum::{Router, routing::get};

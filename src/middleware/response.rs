@@ -191,7 +191,12 @@ fn finish_save<B, E: OnError<B>>(
             if !matches!(error, Error::SessionInterrupted) {
                 tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "saving the session failed");
             }
-            return pending.on_error.on_error(&error);
+            let mut response = pending.on_error.on_error(&error);
+            // The error page of a session in use must not be kept either.
+            if pending.layer.config().cache_control_no_store {
+                cache_control::add_no_store(response.headers_mut());
+            }
+            return response;
         }
     };
     match set_cookie::set_cookie(&pending.layer.cookie, key.as_str(), max_age, now) {

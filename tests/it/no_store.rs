@@ -15,7 +15,8 @@ use sessionbase::{Error, SameSite, Session, SessionConfig, SessionLayer};
 use crate::common::{SuiteStore, client, on_both_paths, session_cookie, set_cookies, spawn, vary};
 
 /// `?op=…&cc=…&cc=…`: does `op` to the session (`none`: never extracts it; `extract`: takes
-/// it and leaves it alone; `read`; `set`; `flush`; `fail`: reads it and answers 500), then
+/// it and leaves it alone; `read`; `set`; `flush`; `delete_midway`; `fail`: reads it and
+/// answers 500), then
 /// answers with one `Cache-Control` header per `cc`.
 async fn act(Query(params): Query<Vec<(String, String)>>, session: Option<Session>) -> Response {
     let op = params
@@ -30,6 +31,11 @@ async fn act(Query(params): Query<Vec<(String, String)>>, session: Option<Sessio
             }
             "set" => session.insert_value("k", serde_json::json!("v")),
             "flush" => session.flush().await.expect("flush"),
+            // Written, then deleted behind the layer's back: the save fails (a 400).
+            "delete_midway" => {
+                session.insert_value("late", serde_json::json!(1));
+                session.delete().await.expect("delete");
+            }
             "fail" => {
                 let _ = session.len();
                 status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -219,7 +225,7 @@ async fn no_store_merges_with_every_handler_cache_control<S: SuiteStore>() {
     }
 }
 
-async fn no_store_follows_vary_on_server_errors<S: SuiteStore>() {
+async fn no_store_on_server_errors_and_failed_saves<S: SuiteStore>() {
     // A 5xx is never saved, but a page that read the session still depends on it: it gets
     // `Vary: Cookie` (as in Django) and so `no-store`.
     let base = spawn(app(S::new_store(), no_store())).await;
@@ -228,6 +234,11 @@ async fn no_store_follows_vary_on_server_errors<S: SuiteStore>() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(set_cookies(&response).is_empty());
     assert_eq!(vary(&response), ["Cookie"]);
+    assert_eq!(cache_control(&response), ["no-store"]);
+
+    // A save that fails is answered by `OnError`; that response gets it too.
+    let response = get(&base, "/?op=delete_midway", &[], Some(&key)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(cache_control(&response), ["no-store"]);
 }
 
@@ -289,7 +300,7 @@ on_both_paths! {
     #[tokio::test(flavor = "multi_thread")]
     async fn no_store_merges_with_every_handler_cache_control;
     #[tokio::test(flavor = "multi_thread")]
-    async fn no_store_follows_vary_on_server_errors;
+    async fn no_store_on_server_errors_and_failed_saves;
     #[tokio::test(flavor = "multi_thread")]
     async fn partitioned_cookie_and_its_removal;
 }
