@@ -18,8 +18,8 @@ pub(crate) struct IncomingCookie {
 ///
 /// Duplicates (a sibling subdomain or another path can add a cookie of the same name): the
 /// last well-formed value wins, and distinct well-formed values are logged as suspicious.
-/// When a session cookie was sent but none of its values is a key, `rejected` gets the last
-/// value (for the `RejectedCookie` event, which logs its salted fingerprint, never the value).
+/// When a session cookie was sent but none of its values is a key, `rejected_cookie` gets the
+/// last value (for the `RejectedCookie` event, which logs its salted fingerprint, never it).
 pub(crate) fn incoming(
     headers: &HeaderMap,
     name: &str,
