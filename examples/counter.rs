@@ -60,7 +60,7 @@ async fn forget(session: Session, headers: HeaderMap) -> Result<Response, sessio
 /// The demo's routes behind the session layer.
 pub fn app() -> Result<Router, sessionbase::Error> {
     // `no_store`: a page showing a session must not come back from the browser's cache.
-    let config = SessionConfig::default();
+    let config = SessionConfig::default().with_cache_control_no_store(true);
     let layer = SessionLayer::new(MemoryStore::new()).with_config(config)?;
     Ok(Router::new()
         .route("/", get(index))

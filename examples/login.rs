@@ -132,7 +132,8 @@ async fn logout(session: Session) -> Result<Redirect, sessionbase::Error> {
 
 /// The demo's routes behind the session layer.
 pub fn app() -> Result<Router, sessionbase::Error> {
-    let config = SessionConfig::default();
+    // After a logout, Back shows no signed-in page from the browser's cache.
+    let config = SessionConfig::default().with_cache_control_no_store(true);
     let layer = SessionLayer::new(MemoryStore::new()).with_config(config)?;
     Ok(Router::new()
         .route("/", get(home))

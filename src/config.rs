@@ -99,6 +99,22 @@ pub struct SessionConfig {
     /// encrypted-cookie store) refuses such a configuration at startup
     /// ([`SessionStore::check_config`](crate::SessionStore::check_config)).
     pub shared_with_django: bool,
+    /// Beyond Django (OWASP's advice): adds `Cache-Control: no-store`, merged with what the
+    /// handler set and never weakening it, to every response that used the session (the
+    /// responses that get `Vary: Cookie`: the session was accessed, or its cookie set or
+    /// deleted; and the [`OnError`](crate::OnError) answer to a failed save), so that a
+    /// signed-in page does not come back from a cache or the browser's
+    /// back/forward cache after a logout. Default `false`, as Django.
+    pub cache_control_no_store: bool,
+    /// Beyond Django 5.2: adds the `Partitioned` attribute (CHIPS) to the session cookie and
+    /// its removal, for an app embedded in other sites. Browsers require `Secure` with it,
+    /// so [`validate`](Self::validate) does too. Default `false`.
+    pub cookie_partitioned: bool,
+    /// Beyond Django: receives every audit event of the session lifecycle (created, key
+    /// cycled, flushed, expired on load, interrupted, rejected cookie, revoked; see
+    /// [`crate::events`]), set with [`with_event_hook`](Self::with_event_hook). The events
+    /// are logged through `tracing` either way. Default `None`.
+    pub event_hook: Option<crate::events::EventHook>,
 }
 
 impl Default for SessionConfig {
@@ -117,6 +133,9 @@ impl Default for SessionConfig {
             absolute_max_age: None,
             max_session_size: Some(1024 * 1024),
             shared_with_django: false,
+            cache_control_no_store: false,
+            cookie_partitioned: false,
+            event_hook: None,
         }
     }
 }
@@ -200,9 +219,21 @@ impl SessionConfig {
         self
     }
 
+    /// Sets `cache_control_no_store`.
+    pub fn with_cache_control_no_store(mut self, yes: bool) -> Self {
+        self.cache_control_no_store = yes;
+        self
+    }
+
+    /// Sets `cookie_partitioned`.
+    pub fn with_cookie_partitioned(mut self, yes: bool) -> Self {
+        self.cookie_partitioned = yes;
+        self
+    }
+
     /// Checks that browsers will keep the cookie this configuration describes:
     /// the name is an RFC 6265 token; domain and path hold no `;`, control character or
-    /// non-ASCII; `SameSite=None` and the `__Secure-`/`__Host-` prefixes come with `Secure`;
+    /// non-ASCII; `SameSite=None`, `Partitioned` and the `__Secure-`/`__Host-` prefixes come with `Secure`;
     /// a `__Host-` cookie has no domain and the path `/`. Django would start and then lose
     /// every session silently; here it is an error at startup.
     pub fn validate(&self) -> Result<(), Error> {
@@ -228,6 +259,11 @@ impl SessionConfig {
         if self.cookie_same_site == Some(SameSite::None) && !self.cookie_secure {
             return fail(
                 "cookie_same_site None needs cookie_secure: browsers reject it otherwise".into(),
+            );
+        }
+        if self.cookie_partitioned && !self.cookie_secure {
+            return fail(
+                "cookie_partitioned needs cookie_secure: browsers reject it otherwise".into(),
             );
         }
         let host = self.cookie_name.starts_with("__Host-");
@@ -282,6 +318,7 @@ impl SessionConfig {
             && parsed.domain() == domain
             && parsed.http_only() == Some(true).filter(|_| self.cookie_http_only)
             && parsed.secure() == Some(true).filter(|_| self.cookie_secure)
+            && parsed.partitioned() == Some(true).filter(|_| self.cookie_partitioned)
             && parsed.same_site().map(|s| s.to_string()).as_deref() == same_site;
         if !read_back {
             return Err(Error::Config(format!(
@@ -314,6 +351,8 @@ mod tests {
         assert_eq!(c.cookie_same_site, Some(SameSite::Lax));
         assert!(!c.expire_at_browser_close);
         assert!(!c.save_every_request);
+        assert!(!c.cache_control_no_store);
+        assert!(!c.cookie_partitioned);
         assert!(c.validate().is_ok());
     }
 
@@ -325,6 +364,7 @@ mod tests {
             d().with_cookie_name("session id"),
             d().with_cookie_name("a;b"),
             d().with_cookie_same_site(Some(SameSite::None)),
+            d().with_cookie_partitioned(true),
             d().with_cookie_name("__Secure-id"),
             d().with_cookie_name("__Host-id"),
             d().with_cookie_name("__Host-id")
@@ -356,6 +396,11 @@ mod tests {
                 .with_cookie_domain(Some(".example.com".into())),
             d().with_cookie_name("__Host-id").with_cookie_secure(true),
             d().with_cookie_same_site(None),
+            d().with_cookie_partitioned(true).with_cookie_secure(true),
+            d().with_cookie_name("__Host-id")
+                .with_cookie_secure(true)
+                .with_cookie_partitioned(true)
+                .with_cookie_same_site(Some(SameSite::None)),
         ];
         for config in good {
             assert!(config.validate().is_ok(), "{config:?}");

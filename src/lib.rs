@@ -42,7 +42,8 @@
 //! | `SessionStore()`, `SessionStore(key)` | [`Session::new`], [`Session::load`] |
 //! | `clear_expired()` | [`SessionStore::clear_expired`] |
 //!
-//! Settings are [`SessionConfig`]'s fields; stores implement [`SessionStore`].
+//! Settings are [`SessionConfig`]'s fields; stores implement [`SessionStore`]. The session
+//! lifecycle is announced as audit [`events`] (and counted with the `metrics` feature).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The library only: the benchmarks' and tests' counting allocators need `unsafe`.
@@ -53,8 +54,10 @@ mod dict_key;
 #[cfg(feature = "django")]
 pub mod django;
 mod error;
+pub mod events;
 pub mod expiry;
 mod finite;
+mod instruments;
 mod key;
 mod middleware;
 mod session;
@@ -64,6 +67,7 @@ pub mod store;
 pub use config::{SameSite, SessionConfig};
 pub use dict_key::DictKey;
 pub use error::{BoxError, Error};
+pub use events::{EventHook, SessionEvent, SessionEventKind};
 pub use expiry::Expiry;
 pub use key::SessionKey;
 pub use middleware::{DefaultOnError, OnError, ResponseFuture, SessionLayer, SessionService};

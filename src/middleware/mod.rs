@@ -5,21 +5,29 @@
 //! 1. **`process_request`** ([`SessionService::call`], `request.rs`): the session cookie,
 //!    and only that one, is found in the `Cookie` headers; the store says whether its value
 //!    is a well-formed key. A [`Session`] handle for that key goes into the request's
-//!    extensions. Nothing is read from the store.
+//!    extensions. Nothing is read from the store. A cookie that is no key is the
+//!    `rejected_cookie` audit event (`events.rs`: logged by a salted fingerprint, handed to
+//!    the app's hook).
 //! 2. **The handler** takes the session (the extractor, or [`Session::from_extensions`],
 //!    reads the record then; see `session/extract.rs`) or ignores it. It uses Django's
 //!    `SessionBase` API (`session/`); the store is called through one dispatch chosen when
 //!    the layer was built (`store/dispatch.rs`): inline for a store that answers at once,
-//!    a boxed future bounded by `store_timeout` for one behind I/O.
+//!    a boxed future bounded by `store_timeout` for one behind I/O, and timed there with
+//!    the `metrics` feature (`instruments.rs`). The session's lifecycle (created, key cycled,
+//!    flushed, expired on load) is announced as audit events as it happens.
 //! 3. **`process_response`** ([`ResponseFuture`], `response.rs`) reads the flags Django's
 //!    middleware reads (`accessed`, `modified`, `is_empty()`) and does what it does: delete
 //!    the cookie of a session that is now empty; or save a modified one (or every one, with
 //!    `save_every_request`; a session that request left unchanged only has its stored
 //!    expiry moved, `SessionStore::touch`), never on a 5xx, and set the cookie with the
-//!    computed expiry (`set_cookie.rs`); add `Vary: Cookie` when the session was used. Only
-//!    a save needs the store; with a store that answers at once it runs inline too.
-//! 4. Errors that end the request (a failed save, a session deleted concurrently) are
-//!    logged and answered by [`OnError`] (`on_error.rs`).
+//!    computed expiry (`set_cookie.rs`, with `Partitioned` when `cookie_partitioned`); add
+//!    `Vary: Cookie` when the session was used (accessed, or its cookie set or deleted), and
+//!    then, with `cache_control_no_store`, `Cache-Control: no-store` merged into the
+//!    handler's (`cache_control.rs`). Only a save needs the store; with a store that answers
+//!    at once it runs inline too.
+//! 4. Errors that end the request (a failed save, a session deleted concurrently: the
+//!    `interrupted` event) are logged and answered by [`OnError`] (`on_error.rs`), with
+//!    `no-store` on that answer too under `cache_control_no_store`.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -42,10 +50,12 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::events::{self, SessionEventKind};
 use crate::session::Shared;
 use crate::store::Store;
 use crate::{Error, Session, SessionConfig, SessionStore};
 
+mod cache_control;
 mod on_error;
 mod request;
 mod response;
@@ -172,9 +182,20 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let state = &self.layer.state;
         let sessions = &state.sessions;
-        let incoming = request::incoming(request.headers(), &sessions.config.cookie_name, |v| {
-            sessions.store.parse_key(v)
-        });
+        let config = &sessions.config;
+        let incoming = request::incoming(
+            request.headers(),
+            &config.cookie_name,
+            |v| sessions.store.parse_key(v),
+            |rejected| {
+                events::emit(
+                    config,
+                    SessionEventKind::RejectedCookie,
+                    Some(rejected),
+                    None,
+                )
+            },
+        );
         let session = Session::for_request(sessions, incoming.key);
         request.extensions_mut().insert(session.clone());
         ResponseFuture::new(

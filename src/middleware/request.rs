@@ -18,10 +18,13 @@ pub(crate) struct IncomingCookie {
 ///
 /// Duplicates (a sibling subdomain or another path can add a cookie of the same name): the
 /// last well-formed value wins, and distinct well-formed values are logged as suspicious.
+/// When a session cookie was sent but none of its values is a key, `rejected_cookie` gets the
+/// last value (for the `RejectedCookie` event, which logs its salted fingerprint, never it).
 pub(crate) fn incoming(
     headers: &HeaderMap,
     name: &str,
     parse: impl Fn(&str) -> Option<SessionKey>,
+    rejected_cookie: impl FnOnce(&[u8]),
 ) -> IncomingCookie {
     let mut found = IncomingCookie::default();
     let mut distinct_keys = false;
@@ -49,31 +52,9 @@ pub(crate) fn incoming(
         );
     }
     if found.present && found.key.is_none() {
-        tracing::warn!(
-            cookie = name,
-            fingerprint = %fingerprint(rejected),
-            "session cookie is not a well-formed key; treating it as no session"
-        );
+        rejected_cookie(rejected);
     }
     found
-}
-
-/// A salted hash that tells log lines about the same cookie value apart without revealing
-/// it: the salt is random per process, so a fingerprint can't be checked against guesses.
-fn fingerprint(value: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    use std::sync::LazyLock;
-    static SALT: LazyLock<[u8; 16]> = LazyLock::new(|| {
-        let mut salt = [0u8; 16];
-        // A failed OS RNG leaves a zero salt: the fingerprint then only stops being secret.
-        let _ = rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt);
-        salt
-    });
-    let digest = Sha256::new()
-        .chain_update(*SALT)
-        .chain_update(value)
-        .finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1, leniently: whitespace around
@@ -121,7 +102,7 @@ mod tests {
     }
 
     fn find(values: &[&[u8]]) -> IncomingCookie {
-        incoming(&headers(values), "sessionid", SessionKey::parse)
+        incoming(&headers(values), "sessionid", SessionKey::parse, |_| {})
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `process_response`: after the handler, delete the cookie, or save and set it, and add
-//! `Vary: Cookie`, as Django's `SessionMiddleware` does.
+//! `Vary: Cookie`, as Django's `SessionMiddleware` does (and, with `cache_control_no_store`,
+//! `Cache-Control: no-store` wherever `Vary: Cookie` goes).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::LayerState;
 use super::on_error::OnError;
-use super::set_cookie;
+use super::{cache_control, set_cookie};
 use crate::store::{BoxFuture, run_now};
 use crate::{Error, Session, SessionKey};
 
@@ -121,7 +122,7 @@ where
                 .headers_mut()
                 .append(http::header::SET_COOKIE, removal.clone());
         }
-        set_cookie::add_vary_cookie(response.headers_mut());
+        mark_session_dependent(layer, response.headers_mut());
         pending.session.recycle();
         return Processed::Done(response);
     }
@@ -141,7 +142,7 @@ where
         return Processed::Save(Box::pin(save_and_set_cookie(pending, response)));
     }
     if flags.accessed {
-        set_cookie::add_vary_cookie(response.headers_mut());
+        mark_session_dependent(layer, response.headers_mut());
     }
     pending.session.recycle();
     Processed::Done(response)
@@ -186,15 +187,16 @@ fn finish_save<B, E: OnError<B>>(
     let (key, max_age) = match saved {
         Ok(saved) => saved,
         Err(error) => {
-            match &error {
-                Error::SessionInterrupted => {
-                    tracing::warn!(%error, "session deleted during the request")
-                }
-                _ => {
-                    tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "saving the session failed")
-                }
+            // A session deleted meanwhile was logged as the `Interrupted` event.
+            if !matches!(error, Error::SessionInterrupted) {
+                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "saving the session failed");
             }
-            return pending.on_error.on_error(&error);
+            let mut response = pending.on_error.on_error(&error);
+            // The error page of a session in use must not be kept either.
+            if pending.layer.config().cache_control_no_store {
+                cache_control::add_no_store(response.headers_mut());
+            }
+            return response;
         }
     };
     match set_cookie::set_cookie(&pending.layer.cookie, key.as_str(), max_age, now) {
@@ -205,6 +207,15 @@ fn finish_save<B, E: OnError<B>>(
         }
         None => tracing::error!("session cookie value is not a valid header value"),
     }
-    set_cookie::add_vary_cookie(response.headers_mut());
+    mark_session_dependent(&pending.layer, response.headers_mut());
     response
+}
+
+/// Marks a response that used the session (read it, or set or deleted its cookie):
+/// `Vary: Cookie`, as Django, and `Cache-Control: no-store` with `cache_control_no_store`.
+fn mark_session_dependent(layer: &LayerState, headers: &mut http::HeaderMap) {
+    set_cookie::add_vary_cookie(headers);
+    if layer.config().cache_control_no_store {
+        cache_control::add_no_store(headers);
+    }
 }

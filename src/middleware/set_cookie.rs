@@ -1,7 +1,8 @@
 //! `process_response`'s output: `Set-Cookie` and `Vary` exactly as Django writes them.
 //!
 //! The attributes come in Django's order (Python's `http.cookies` sorts them: `Domain`,
-//! `expires`, `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`), which is not the order
+//! `expires`, `HttpOnly`, `Max-Age`, `Partitioned`, `Path`, `SameSite`, `Secure`; Python 3.14
+//! added `Partitioned`), which is not the order
 //! the `cookie` crate renders; the parts only the configuration decides are joined once, so
 //! that writing a cookie is a handful of copies. `benches/set_cookie.rs`, 2026-12-02 on the
 //! 2-core CI machine: this template 72 ns a cookie, the `cookie` crate building and
@@ -95,7 +96,7 @@ pub(crate) struct CookieTemplate {
     before_age: Box<[u8]>,
     /// `; Domain=…` and `; HttpOnly`, for a browser-length cookie.
     without_age: Box<[u8]>,
-    /// `; Path=…`, `; SameSite=…` and `; Secure`, as configured.
+    /// `; Partitioned`, `; Path=…`, `; SameSite=…` and `; Secure`, as configured.
     tail: Box<[u8]>,
     /// The whole `Set-Cookie` that deletes the cookie: it depends on the configuration only.
     pub(crate) removal: Option<HeaderValue>,
@@ -127,7 +128,7 @@ impl CookieTemplate {
 }
 
 /// `Set-Cookie` for the session, in Django's attribute order: `Domain`, `expires`,
-/// `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`. `max_age` is `None` for a
+/// `HttpOnly`, `Max-Age`, `Partitioned`, `Path`, `SameSite`, `Secure`. `max_age` is `None` for a
 /// browser-length cookie.
 pub(crate) fn set_cookie(
     template: &CookieTemplate,
@@ -182,9 +183,9 @@ fn write_set_cookie(
 }
 
 /// The `Set-Cookie` that deletes the session cookie: Django's `delete_cookie` (same path,
-/// domain and SameSite, expired in 1970, `Max-Age=0`), except that `Secure` and `HttpOnly`
-/// follow the configuration too: browsers ignore a `__Host-`/`__Secure-` removal without
-/// `Secure`.
+/// domain and SameSite, expired in 1970, `Max-Age=0`), except that `Secure`, `HttpOnly` and
+/// `Partitioned` follow the configuration too: browsers ignore a `__Host-`/`__Secure-`
+/// removal without `Secure`, and a partitioned cookie is only removed by a partitioned one.
 pub(crate) fn removal(config: &SessionConfig) -> Option<HeaderValue> {
     let mut out = Vec::with_capacity(config.cookie_name.len() + 112);
     out.extend_from_slice(config.cookie_name.as_bytes());
@@ -207,6 +208,9 @@ pub(crate) fn removal(config: &SessionConfig) -> Option<HeaderValue> {
 }
 
 fn push_tail(out: &mut Vec<u8>, config: &SessionConfig, secure: bool) {
+    if config.cookie_partitioned {
+        out.extend_from_slice(b"; Partitioned");
+    }
     out.extend_from_slice(b"; Path=");
     out.extend_from_slice(config.cookie_path.as_bytes());
     if let Some(same_site) = config.cookie_same_site {
@@ -289,6 +293,19 @@ mod tests {
         assert_eq!(
             v,
             "sessionid=k2345678; Domain=.example.local; Path=/example/; SameSite=Strict; Secure"
+        );
+        let config = SessionConfig::default()
+            .with_cookie_secure(true)
+            .with_cookie_partitioned(true)
+            .with_cookie_same_site(Some(SameSite::None));
+        let v = set_cookie(&CookieTemplate::new(&config), "k2345678", Some(60), now).unwrap();
+        assert_eq!(
+            v,
+            "sessionid=k2345678; expires=Fri, 27 Nov 2026 01:56:15 GMT; HttpOnly; Max-Age=60; Partitioned; Path=/; SameSite=None; Secure"
+        );
+        assert_eq!(
+            removal(&config).unwrap(),
+            "sessionid=; expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Max-Age=0; Partitioned; Path=/; SameSite=None; Secure"
         );
     }
 

@@ -12,6 +12,7 @@ use super::changes::Changes;
 use super::expiry::{created_at, is_acceptable, stored_expiry};
 use super::size::check_size;
 use super::state::{Locked, empty};
+use crate::events::{self, SessionEventKind};
 use crate::expiry::{self, CREATED_KEY};
 use crate::store::{Data, LoadedRecord, Record, SaveOutcome, Version};
 use crate::{Error, SessionKey};
@@ -65,7 +66,27 @@ impl Session {
     /// carries from now on.
     pub(crate) async fn save_at(&self, now: OffsetDateTime) -> Result<SessionKey, Error> {
         let plan = self.plan_save(&mut self.state(), now);
-        self.execute(plan, now).await
+        let creates = matches!(plan, SavePlan::Create { .. });
+        let saved = self.execute(plan, now).await;
+        self.announce_save(creates, &saved);
+        saved
+    }
+
+    /// The audit event of a save: a new key, or a record found gone.
+    fn announce_save(&self, creates: bool, saved: &Result<SessionKey, Error>) {
+        match saved {
+            Ok(key) if creates => {
+                events::emit_for(self.config(), SessionEventKind::Created, Some(key));
+            }
+            Err(Error::SessionInterrupted) => self.announce_interrupted(),
+            _ => {}
+        }
+    }
+
+    /// The event of a save or touch that found its record deleted.
+    pub(super) fn announce_interrupted(&self) {
+        let key = self.state().key.clone();
+        events::emit_for(self.config(), SessionEventKind::Interrupted, key.as_ref());
     }
 
     /// What a save will write, taken under the lock the caller holds.
@@ -207,6 +228,7 @@ impl Session {
             if conflicts > IMMEDIATE_RETRIES {
                 tokio::time::sleep(conflict_backoff(conflicts - IMMEDIATE_RETRIES)).await;
             }
+            crate::instruments::save_retry();
             // The same checks as a first load: a record that became unacceptable (too old, a
             // malformed expiry) is gone for this request too.
             let Some(fresh) = store
@@ -239,9 +261,16 @@ impl Session {
     /// `session.create()`: stores the session's current data under a fresh key (the store
     /// never overwrites an existing record) and sets `modified`.
     pub async fn create(&self) -> Result<(), Error> {
+        let saved = self.create_key().await;
+        self.announce_save(true, &saved);
+        saved.map(drop)
+    }
+
+    /// `create()` without its event; returns the new key.
+    async fn create_key(&self) -> Result<SessionKey, Error> {
         let now = OffsetDateTime::now_utc();
         let plan = self.plan_create(&mut self.state(), now);
-        self.execute(plan, now).await.map(drop)
+        self.execute(plan, now).await
     }
 
     /// `session.delete()`: removes the stored record of the current key (the key itself
@@ -269,10 +298,13 @@ impl Session {
     /// cannot delete it, the session is left as it was and the error returned.
     pub async fn flush(&self) -> Result<(), Error> {
         self.delete().await?;
-        let mut state = self.state();
-        state.clear();
-        state.key = None;
-        state.version = Version::default();
+        let old = {
+            let mut state = self.state();
+            state.clear();
+            state.version = Version::default();
+            state.key.take()
+        };
+        events::emit_for(self.config(), SessionEventKind::Flushed, old.as_ref());
         Ok(())
     }
 
@@ -284,10 +316,19 @@ impl Session {
             state.data();
             state.key.clone()
         };
-        self.create().await?;
-        if let Some(old) = old {
-            self.shared().store.delete(&old, self.limit()).await?;
+        let new = self.create_key().await?;
+        let config = self.config();
+        let Some(old) = old else {
+            events::emit_for(config, SessionEventKind::Created, Some(&new));
+            return Ok(());
+        };
+        if let Err(error) = self.shared().store.delete(&old, self.limit()).await {
+            // The new record exists; the old one may too, so the key has not moved yet.
+            events::emit_for(config, SessionEventKind::Created, Some(&new));
+            return Err(error);
         }
+        let (new, old) = (new.as_str().as_bytes(), old.as_str().as_bytes());
+        events::emit(config, SessionEventKind::KeyCycled, Some(new), Some(old));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::Shared;
 use super::changes::Changes;
 use super::expiry::{is_acceptable, stored_expiry};
+use crate::events::SessionEventKind;
 use crate::store::{Data, LoadedRecord, Version};
 use crate::{DictKey, Expiry, SessionKey};
 
@@ -115,7 +116,9 @@ impl Locked<'_> {
             None => {
                 // Unknown or expired: Django's load() drops the key, so a save creates a new
                 // one and the client's key is never adopted.
-                self.key = None;
+                let key = self.key.take();
+                let kind = SessionEventKind::ExpiredOnLoad;
+                crate::events::emit_for(&self.shared.config, kind, key.as_ref());
                 empty()
             }
         }

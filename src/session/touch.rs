@@ -43,7 +43,10 @@ impl Session {
                 state.version = version;
                 Ok(key)
             }
-            SaveOutcome::Gone => Err(Error::SessionInterrupted),
+            SaveOutcome::Gone => {
+                self.announce_interrupted();
+                Err(Error::SessionInterrupted)
+            }
             SaveOutcome::Conflict => self.save_at(now).await,
         }
     }

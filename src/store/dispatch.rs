@@ -4,7 +4,9 @@
 //! called inline: its future is polled once, in place, with no allocation and no timer. Any
 //! other store is called through a boxed future bounded by `store_timeout`. `Session` and the
 //! middleware see one [`Store`] with one set of methods and never ask which kind it is, except
-//! where a whole session operation can itself run inline (the middleware's save).
+//! where a whole session operation can itself run inline (the middleware's save). Both
+//! ways meet in [`Store`]'s methods, which is where calls are measured for the `metrics`
+//! feature (`instruments.rs`).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::instruments::{self, Op, Timer};
 use crate::{Error, SessionConfig, SessionKey};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -66,18 +69,23 @@ impl Store {
 
     /// [`SessionStore::load`] now, for an immediate store; `None` for any other.
     pub(crate) fn load_now(&self, key: &SessionKey) -> Option<Result<Option<LoadedRecord>, Error>> {
-        self.immediate.then(|| self.store.load_now(key))
+        self.immediate
+            .then(|| Timer::start().finish(Op::Load, self.store.load_now(key)))
     }
+
+    // Every call below is timed and its errors counted (`instruments.rs`, the `metrics`
+    // feature), here, where both ways of calling the store meet.
 
     pub(crate) async fn load(
         &self,
         key: &SessionKey,
         limit: Limit,
     ) -> Result<Option<LoadedRecord>, Error> {
-        match self.load_now(key) {
-            Some(loaded) => loaded,
-            None => self.store.load(key, limit).await,
+        if let Some(loaded) = self.load_now(key) {
+            return loaded;
         }
+        let timer = Timer::start();
+        timer.finish(Op::Load, self.store.load(key, limit).await)
     }
 
     pub(crate) async fn create(
@@ -85,10 +93,16 @@ impl Store {
         record: &Record,
         limit: Limit,
     ) -> Result<(SessionKey, Version), Error> {
-        if self.immediate {
-            return self.store.create_now(record);
+        let timer = Timer::start();
+        let created = if self.immediate {
+            self.store.create_now(record)
+        } else {
+            self.store.create(record, limit).await
+        };
+        if created.is_ok() {
+            instruments::session_size(record);
         }
-        self.store.create(record, limit).await
+        timer.finish(Op::Create, created)
     }
 
     pub(crate) async fn save(
@@ -98,10 +112,18 @@ impl Store {
         expected: &Version,
         limit: Limit,
     ) -> Result<SaveOutcome, Error> {
-        if self.immediate {
-            return self.store.save_now(key, record, expected);
+        let timer = Timer::start();
+        let saved = if self.immediate {
+            self.store.save_now(key, record, expected)
+        } else {
+            self.store.save(key, record, expected, limit).await
+        };
+        match &saved {
+            Ok(SaveOutcome::Saved { .. }) => instruments::session_size(record),
+            Ok(SaveOutcome::Conflict) => instruments::save_conflict(),
+            _ => {}
         }
-        self.store.save(key, record, expected, limit).await
+        timer.finish(Op::Save, saved)
     }
 
     pub(crate) async fn touch(
@@ -111,24 +133,36 @@ impl Store {
         expected: &Version,
         limit: Limit,
     ) -> Result<SaveOutcome, Error> {
-        if self.immediate {
-            return self.store.touch_now(key, record, expected);
+        let timer = Timer::start();
+        let touched = if self.immediate {
+            self.store.touch_now(key, record, expected)
+        } else {
+            self.store.touch(key, record, expected, limit).await
+        };
+        if let Ok(SaveOutcome::Conflict) = &touched {
+            instruments::save_conflict();
         }
-        self.store.touch(key, record, expected, limit).await
+        timer.finish(Op::Touch, touched)
     }
 
     pub(crate) async fn delete(&self, key: &SessionKey, limit: Limit) -> Result<(), Error> {
-        if self.immediate {
-            return self.store.delete_now(key);
-        }
-        self.store.delete(key, limit).await
+        let timer = Timer::start();
+        let deleted = if self.immediate {
+            self.store.delete_now(key)
+        } else {
+            self.store.delete(key, limit).await
+        };
+        timer.finish(Op::Delete, deleted)
     }
 
     pub(crate) async fn exists(&self, key: &SessionKey, limit: Limit) -> Result<bool, Error> {
-        if self.immediate {
-            return self.store.exists_now(key);
-        }
-        self.store.exists(key, limit).await
+        let timer = Timer::start();
+        let exists = if self.immediate {
+            self.store.exists_now(key)
+        } else {
+            self.store.exists(key, limit).await
+        };
+        timer.finish(Op::Exists, exists)
     }
 }
 

@@ -197,3 +197,31 @@ async fn under_axum_router_layer_at_most_two_allocations_beyond_a_no_op_layer() 
     // takes the session costs the box its extensions keep the session in.
     assert!(extra <= 2.0, "{extra} allocations beyond a no-op layer");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn audit_events_allocate_nothing_when_nobody_listens() {
+    // No hook, and no subscriber on this thread (another suite's global one would listen).
+    let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+    let read = |request: Request<String>| async move {
+        let session = request.extensions().get::<Session>().cloned().unwrap();
+        let _ = session.len();
+        Ok::<_, Infallible>(Response::new(String::new()))
+    };
+    let service = SessionLayer::new(MemoryStore::new()).layer(service_fn(read));
+    let with_cookie = |value: String| {
+        move || {
+            Request::builder()
+                .header(COOKIE, format!("sessionid={value}"))
+                .body(String::new())
+                .unwrap()
+        }
+    };
+    let unknown = sessionbase::SessionKey::generate().unwrap().to_string();
+    // The same read without an event (no cookie), then with `RejectedCookie` and
+    // `ExpiredOnLoad`.
+    let quiet = per_request(service.clone(), || Request::new(String::new())).await;
+    let rejected = per_request(service.clone(), with_cookie("Forged-Value".into())).await;
+    let expired = per_request(service, with_cookie(unknown)).await;
+    assert!(rejected - quiet <= 0.0, "{rejected} against {quiet}");
+    assert!(expired - quiet <= 0.0, "{expired} against {quiet}");
+}
