@@ -7,7 +7,10 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use time::OffsetDateTime;
 
-use super::{CacheStore, Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::user_index::belongs_to;
+use super::{
+    CacheStore, Data, LoadedRecord, Record, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// Power of two, so that a shard is picked with a mask; enough that two cores rarely meet.
@@ -38,9 +41,23 @@ const MIN_WRITES_PER_SWEEP: usize = 64;
 ///     .route("/", get(index))
 ///     .layer(SessionLayer::new(MemoryStore::new()));
 /// ```
-#[derive(Clone, Default)]
+///
+/// A user's sessions ([`user_records`](SessionStore::user_records)) are found by a scan of
+/// the shards, one read lock at a time: no index to keep, so saving costs nothing more, and
+/// a scan of a hundred thousand sessions takes milliseconds.
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    user_id_key: Arc<str>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            user_id_key: super::DEFAULT_USER_ID_KEY.into(),
+        }
+    }
 }
 
 struct Inner {
@@ -165,6 +182,13 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reads a session's user id under `key` instead of `_auth_user_id`
+    /// ([`user_records`](SessionStore::user_records)).
+    pub fn with_user_id_key(mut self, key: impl Into<String>) -> Self {
+        self.user_id_key = key.into().into();
+        self
     }
 
     /// How many records the store holds, expired ones not yet reclaimed included.
@@ -388,6 +412,29 @@ impl SessionStore for MemoryStore {
             shard.write().map_err(|_| poisoned())?.sweep(now);
         }
         Ok(())
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.user_id_key
+    }
+
+    /// A scan of every shard under its read lock (see the type's docs).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        let now = Now::read();
+        let mut found = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.read().map_err(|_| poisoned())?;
+            let live = shard.table.iter().filter(|e| e.is_live(now));
+            found.extend(
+                live.filter(|e| belongs_to(&e.data, &self.user_id_key, user_id))
+                    .map(|e| UserRecord {
+                        record_key: self.record_key(&e.key),
+                        data: Arc::clone(&e.data),
+                        expiry_date: Some(e.expiry_date),
+                    }),
+            );
+        }
+        Ok(found)
     }
 }
 
