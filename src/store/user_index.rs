@@ -312,26 +312,6 @@ where
     Ok(revoked)
 }
 
-/// The scan fallback: of every live record (`key`, data, expiry), those of the user `id`.
-pub(crate) fn of_user(
-    records: impl IntoIterator<Item = (RecordKey, Data, Option<OffsetDateTime>)>,
-    user_id_key: &str,
-    id: &str,
-) -> Vec<UserRecord> {
-    let now = OffsetDateTime::now_utc();
-    records
-        .into_iter()
-        .filter(|(_, data, expiry)| {
-            belongs_to(data, user_id_key, id) && expiry.is_none_or(|at| at > now)
-        })
-        .map(|(record_key, data, expiry_date)| UserRecord {
-            record_key,
-            data,
-            expiry_date,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{Codec, LoadedRecord, Record, SaveOutcome, SessionStore, UserRecord, Version};
 use crate::{Error, SessionConfig, SessionKey};
 use record::Stored;
 
@@ -21,6 +21,7 @@ mod paths;
 mod record;
 #[cfg(test)]
 mod tests;
+mod user_scan;
 mod writes;
 
 /// Django's `SESSION_COOKIE_NAME` default, which its file backend uses as the file prefix.
@@ -106,6 +107,10 @@ const DEFAULT_COOKIE_AGE: Duration = Duration::weeks(2);
 /// temporary files `<prefix><key>_out_*` older than a minute (left by a crash), and leaves
 /// every other file alone. It looks only at regular files directly in the directory.
 ///
+/// A user's sessions ([`user_records`](SessionStore::user_records)) are found the same way:
+/// a scan that reads and decodes every live session file (`user_scan.rs`), so files Django
+/// wrote are found too, and saving costs nothing more.
+///
 /// Cloning is cheap and shares the configuration.
 ///
 /// ```
@@ -149,6 +154,7 @@ struct Inner {
     prefix: String,
     codec: Codec,
     cookie_age: Duration,
+    user_id_key: String,
 }
 
 impl FileStore {
@@ -170,6 +176,7 @@ impl FileStore {
                 prefix: DEFAULT_PREFIX.to_owned(),
                 codec: Codec::plain(),
                 cookie_age: DEFAULT_COOKIE_AGE,
+                user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
             }),
         })
     }
@@ -194,6 +201,13 @@ impl FileStore {
     /// files with Django.
     pub fn with_codec(mut self, codec: Codec) -> Self {
         Arc::make_mut(&mut self.inner).codec = codec;
+        self
+    }
+
+    /// Reads a session's user id under `key` instead of `_auth_user_id`
+    /// ([`user_records`](SessionStore::user_records)).
+    pub fn with_user_id_key(mut self, key: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).user_id_key = key.into();
         self
     }
 
@@ -313,5 +327,16 @@ impl SessionStore for FileStore {
     async fn clear_expired(&self) -> Result<(), Error> {
         let inner = Arc::clone(&self.inner);
         blocking(move || inner.clear_expired()).await
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.inner.user_id_key
+    }
+
+    /// A scan of the directory, as `clear_expired`'s (see [`FileStore`]).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        let inner = Arc::clone(&self.inner);
+        let user_id = user_id.to_owned();
+        blocking(move || inner.user_records(&user_id)).await
     }
 }

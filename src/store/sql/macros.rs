@@ -11,6 +11,17 @@ macro_rules! sql_store {
             }
         }
 
+        impl $store {
+            /// Reads a session's user id under `key` instead of `_auth_user_id`
+            /// ([`user_records`](crate::SessionStore::user_records)).
+            pub fn with_user_id_key(self, key: impl Into<String>) -> Self {
+                Self {
+                    core: self.core.with_user_id_key(key),
+                    ..self
+                }
+            }
+        }
+
         impl $crate::store::SessionStore for $store {
             /// Clones share the connections and the table.
             fn identity(&self) -> Option<usize> {
@@ -62,6 +73,18 @@ macro_rules! sql_store {
             /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
             async fn clear_expired(&self) -> Result<(), $crate::Error> {
                 self.core.clear_expired().await
+            }
+
+            fn user_id_key(&self) -> &str {
+                self.core.user_id_key()
+            }
+
+            /// A scan of the live rows (see `user_scan.rs`): every session, Django's too.
+            async fn user_records(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::store::UserRecord>, $crate::Error> {
+                self.core.user_records(user_id).await
             }
         }
     };

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 
 use super::pool::{Lease, OwnPool};
 use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
+
+mod user_scan;
 use crate::store::{Codec, LoadedRecord, Record, SaveOutcome, Version};
 use crate::{Error, SessionKey};
 
@@ -148,6 +150,8 @@ pub(crate) struct SqlCore<B: Backend> {
     /// The connections the statements run on, when not the pool's (see `pool.rs`).
     own: Option<OwnPool<B::Db>>,
     shared: Arc<Shared>,
+    /// The data key of a session's user id (`user_scan.rs`).
+    user_id_key: Arc<str>,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -169,6 +173,7 @@ impl<B: Backend> Clone for SqlCore<B> {
             pool: self.pool.clone(),
             own: self.own.clone(),
             shared: Arc::clone(&self.shared),
+            user_id_key: Arc::clone(&self.user_id_key),
             backend: PhantomData,
         }
     }
@@ -200,6 +205,7 @@ impl<B: Backend> SqlCore<B> {
             pool,
             own,
             shared: Arc::new(Shared { queries, codec }),
+            user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
             backend: PhantomData,
         }
     }
@@ -208,18 +214,23 @@ impl<B: Backend> SqlCore<B> {
     pub(crate) fn with_table(self, table: &str) -> Result<Self, Error> {
         validate_table(table)?;
         let codec = self.shared.codec.clone();
-        Ok(Self::with(
-            self.pool,
-            self.own,
-            Queries::new::<B>(table),
-            codec,
-        ))
+        let user_id_key = Arc::clone(&self.user_id_key);
+        let store = Self::with(self.pool, self.own, Queries::new::<B>(table), codec);
+        Ok(Self {
+            user_id_key,
+            ..store
+        })
     }
 
     /// The same store with `codec`.
     pub(crate) fn with_codec(self, codec: Codec) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
-        Self::with(self.pool, self.own, queries, codec)
+        let user_id_key = Arc::clone(&self.user_id_key);
+        let store = Self::with(self.pool, self.own, queries, codec);
+        Self {
+            user_id_key,
+            ..store
+        }
     }
 
     /// A connection for a call's statements: one of the store's own, or the pool's.
