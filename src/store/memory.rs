@@ -431,6 +431,7 @@ impl SessionStore for MemoryStore {
                         record_key: self.record_key(&e.key),
                         data: Arc::clone(&e.data),
                         expiry_date: Some(e.expiry_date),
+                        last_saved: None,
                     }),
             );
         }

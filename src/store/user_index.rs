@@ -106,6 +106,8 @@ pub struct UserRecord {
     pub data: Data,
     /// When it expires, when the store reports it.
     pub expiry_date: Option<OffsetDateTime>,
+    /// When it was last written, when the store keeps it (the Redis store's index does).
+    pub last_saved: Option<OffsetDateTime>,
 }
 
 /// An opaque, non-secret name for one of a user's sessions, to put in a page and revoke it
@@ -171,6 +173,9 @@ pub struct UserSession {
     pub handle: SessionHandle,
     /// When it expires, when the store reports it.
     pub expiry_date: Option<OffsetDateTime>,
+    /// When it was last written, when the store keeps it (the Redis store does, for the
+    /// sessions it wrote; `None` for Django's and in the other stores).
+    pub last_saved: Option<OffsetDateTime>,
     /// Whether it is the session of the request that listed it.
     pub is_current: bool,
     /// Its data: what the app stored in it (a user agent, an address) to show.
@@ -276,6 +281,7 @@ pub(crate) fn listing(records: Vec<UserRecord>, current: Option<&RecordKey>) -> 
         .map(|record| UserSession {
             handle: SessionHandle::of(&record.record_key),
             expiry_date: record.expiry_date,
+            last_saved: record.last_saved,
             is_current: current == Some(&record.record_key),
             data: record.data,
         })

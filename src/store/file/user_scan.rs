@@ -40,6 +40,7 @@ impl Inner {
                         record_key: RecordKey::new(key),
                         data: Arc::new(data),
                         expiry_date: Some(expiry_date),
+                        last_saved: None,
                     });
                 }
                 Ok(_) => {}

@@ -11,7 +11,9 @@ use super::RedisStore;
 use super::cached_ops::{Via, Written};
 use super::scripts::{CREATE_LUA, CREATE_SCRIPT, SAVE_LUA, SAVE_SCRIPT, TOUCH_LUA, TOUCH_SCRIPT};
 use crate::store::preserved::Preserved;
-use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::store::{
+    CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// How many fresh keys `create` draws before giving up. With 165-bit keys a single
@@ -70,16 +72,21 @@ impl SessionStore for RedisStore {
                 // Already expired: a record that would never load is not written.
                 return Ok((key, Version::from_bytes(value)));
             }
+            let index = self.index_write(&key, &record.data, ttl).await?;
             let (ticket, mut via) = self.begin_write(&key);
             let sent = Instant::now();
             let ttl_arg = ttl.to_string();
-            let reply: Result<Value, Error> = if matches!(via, Via::Tracking(_)) {
-                // Cached: created and tracked in one step (see `scripts.rs`).
+            let reply: Result<Value, Error> = if matches!(via, Via::Tracking(_))
+                || index.member.is_some()
+            {
+                // Cached: created and tracked in one step; indexed: created and indexed in
+                // one step (see `scripts.rs`).
+                let (member, now) = index.args();
                 self.script::<i64>(
                     &mut via,
                     (CREATE_LUA, &CREATE_SCRIPT),
-                    self.redis_key(&key),
-                    &[&value, ttl_arg.as_bytes()],
+                    &index.keys,
+                    &[&value, ttl_arg.as_bytes(), member, now.as_bytes()],
                 )
                 .await
                 .map(|created| {
@@ -134,6 +141,8 @@ impl SessionStore for RedisStore {
         // A version that is not stored bytes (from another store) matches nothing: a stored
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
+        let index = self.index_write(key, &record.data, ttl).await?;
+        let (member, now) = index.args();
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
         let ttl_arg = ttl.to_string();
@@ -141,8 +150,8 @@ impl SessionStore for RedisStore {
             .script(
                 &mut via,
                 (SAVE_LUA, &SAVE_SCRIPT),
-                self.redis_key(key),
-                &[expected, &value, ttl_arg.as_bytes()],
+                &index.keys,
+                &[expected, &value, ttl_arg.as_bytes(), member, now.as_bytes()],
             )
             .await;
         // Written and live (a TTL of 0 deleted it): the value this instance just wrote is
@@ -170,14 +179,16 @@ impl SessionStore for RedisStore {
         let ttl = ttl_ms(record.expiry_date).max(0);
         let ttl_arg = ttl.to_string();
         let value = expected.as_bytes().unwrap_or_default();
+        let index = self.index_write(key, &record.data, ttl).await?;
+        let (member, now) = index.args();
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
         let answer: Result<i64, Error> = self
             .script(
                 &mut via,
                 (TOUCH_LUA, &TOUCH_SCRIPT),
-                self.redis_key(key),
-                &[value, ttl_arg.as_bytes()],
+                &index.keys,
+                &[value, ttl_arg.as_bytes(), member, now.as_bytes()],
             )
             .await;
         let written = (matches!(answer, Ok(1)) && ttl > 0).then_some(Written {
@@ -214,6 +225,16 @@ impl SessionStore for RedisStore {
     /// Does nothing: every key carries a TTL, and Redis removes expired keys itself.
     async fn clear_expired(&self) -> Result<(), Error> {
         Ok(())
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.user_id_key
+    }
+
+    /// From the user's index, each record verified; by a scan with
+    /// [`with_user_scan`](RedisStore::with_user_scan) (see [`RedisStore`]).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        self.indexed_user_records(user_id).await
     }
 }
 

@@ -69,6 +69,7 @@ where
                     record_key: RecordKey::new(key),
                     data: Arc::new(data),
                     expiry_date: B::from_db(expire_date),
+                    last_saved: None,
                 });
             }
         }
