@@ -45,3 +45,4 @@ mod redis_store;
 mod rolling;
 mod session_api;
 mod suites;
+mod user_sessions;
