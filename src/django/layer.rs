@@ -44,11 +44,11 @@ impl DjangoConfig {
     ) -> Result<crate::RedisStore, Error> {
         let url = cache.primary().unwrap_or_default();
         let prefix = cache.make_key(engine.cache_key_prefix().unwrap_or_default());
-        Ok(crate::RedisStore::connect(url)
+        crate::RedisStore::connect(url)
             .await?
             .with_prefix(prefix)
             .with_pickle()
-            .with_user_scan()?)
+            .with_user_scan()
     }
 
     async fn cache_layer(&self) -> Result<SessionLayer, Error> {

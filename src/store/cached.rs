@@ -8,7 +8,9 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{RecordKey, UserRecord, Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    Data, LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// A store that can also write a record under a key it is given: what a cache must do.

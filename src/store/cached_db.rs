@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{RecordKey, UserRecord, CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    CacheStore, LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// Django's `cached_db` engine, shared: the table is the source of truth, and Django's cache

@@ -161,7 +161,9 @@ impl std::str::FromStr for SessionHandle {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let valid = text.len() == 2 * HANDLE_BYTES
-            && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         valid.then(|| Self(text.to_owned())).ok_or(InvalidHandle)
     }
 }

@@ -91,7 +91,11 @@ impl Device {
             request = request.header("cookie", format!("sessionid={value}"));
         }
         let response = request.send().await.expect("request");
-        assert!(response.status().is_success(), "{url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         for header in response.headers().get_all("set-cookie") {
             let header = header.to_str().expect("ASCII Set-Cookie");
             let first = header.split(';').next().unwrap_or_default();
@@ -123,8 +127,18 @@ async fn scenario(a: &str, b: &str, settle_on_b: Settle) {
     let user = format!("u{}", &crate::common::random()[..12]);
     let other_user = format!("o{}", &crate::common::random()[..12]);
     let (mut laptop, mut phone, mut stranger) = (Device::new(), Device::new(), Device::new());
-    assert_eq!(laptop.get(&format!("{a}/login?user={user}&device=laptop")).await, "ok");
-    assert_eq!(phone.get(&format!("{b}/login?user={user}&device=phone")).await, "ok");
+    assert_eq!(
+        laptop
+            .get(&format!("{a}/login?user={user}&device=laptop"))
+            .await,
+        "ok"
+    );
+    assert_eq!(
+        phone
+            .get(&format!("{b}/login?user={user}&device=phone"))
+            .await,
+        "ok"
+    );
     assert_eq!(
         stranger
             .get(&format!("{a}/login?user={other_user}&device=stranger"))
@@ -138,8 +152,14 @@ async fn scenario(a: &str, b: &str, settle_on_b: Settle) {
         let listing = laptop.get(&format!("{base}/sessions")).await;
         let lines: Vec<&str> = listing.lines().collect();
         assert_eq!(lines.len(), 2, "{listing}");
-        assert!(lines.iter().any(|l| l.ends_with(" current laptop")), "{listing}");
-        assert!(lines.iter().any(|l| l.ends_with(" other phone")), "{listing}");
+        assert!(
+            lines.iter().any(|l| l.ends_with(" current laptop")),
+            "{listing}"
+        );
+        assert!(
+            lines.iter().any(|l| l.ends_with(" other phone")),
+            "{listing}"
+        );
         for key in [laptop.key(), phone.key(), stranger.key()] {
             assert!(!listing.contains(&key), "a listing shows a session key");
         }
@@ -153,11 +173,19 @@ async fn scenario(a: &str, b: &str, settle_on_b: Settle) {
     assert_eq!(laptop.get(&format!("{b}/whoami")).await, user);
     assert_eq!(stranger.get(&format!("{b}/whoami")).await, other_user);
     let listing = laptop.get(&format!("{b}/sessions")).await;
-    assert!(listing.ends_with(" current laptop") && listing.lines().count() == 1, "{listing}");
+    assert!(
+        listing.ends_with(" current laptop") && listing.lines().count() == 1,
+        "{listing}"
+    );
 
     // The phone logs in again on B; the laptop revokes it by handle through B, after
     // listing through A. Another user's handle revokes nothing.
-    assert_eq!(phone.get(&format!("{b}/login?user={user}&device=phone")).await, "ok");
+    assert_eq!(
+        phone
+            .get(&format!("{b}/login?user={user}&device=phone"))
+            .await,
+        "ok"
+    );
     let listing = laptop.get(&format!("{a}/sessions")).await;
     let phone_handle = listing
         .lines()
@@ -168,12 +196,19 @@ async fn scenario(a: &str, b: &str, settle_on_b: Settle) {
     let stranger_handle = stranger.get(&format!("{a}/sessions")).await;
     let stranger_handle = stranger_handle.split(' ').next().expect("a handle");
     assert_eq!(
-        laptop.get(&format!("{b}/revoke?handle={stranger_handle}")).await,
+        laptop
+            .get(&format!("{b}/revoke?handle={stranger_handle}"))
+            .await,
         "false"
     );
     assert_eq!(stranger.get(&format!("{a}/whoami")).await, other_user);
     let phone_key = phone.key();
-    assert_eq!(laptop.get(&format!("{b}/revoke?handle={phone_handle}")).await, "true");
+    assert_eq!(
+        laptop
+            .get(&format!("{b}/revoke?handle={phone_handle}"))
+            .await,
+        "true"
+    );
     settle_on_b(phone_key).await;
     assert_eq!(phone.get(&format!("{b}/whoami")).await, "anonymous");
     assert_eq!(phone.get(&format!("{a}/whoami")).await, "anonymous");
@@ -212,8 +247,7 @@ mod redis {
     }
 
     async fn two_instances(cached: bool) {
-        let Some(redis) = RedisPrefix::new("every session of a user on two Redis instances")
-        else {
+        let Some(redis) = RedisPrefix::new("every session of a user on two Redis instances") else {
             return;
         };
         let (store_a, store_b) = (store(&redis, cached).await, store(&redis, cached).await);
@@ -256,7 +290,10 @@ async fn two_instances_on_one_postgres_table() {
     };
     let (store_a, store_b) = (table.connect().await, table.connect().await);
     store_a.migrate().await.expect("migrate");
-    let (a, b) = (spawn(app(store_a.clone())).await, spawn(app(store_b.clone())).await);
+    let (a, b) = (
+        spawn(app(store_a.clone())).await,
+        spawn(app(store_b.clone())).await,
+    );
     scenario(&a, &b, no_settle()).await;
     store_a.pool().close().await;
     store_b.pool().close().await;

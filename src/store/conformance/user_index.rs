@@ -57,7 +57,11 @@ pub async fn lists_the_live_sessions_of_the_user_only<S: SessionStore>(store: &S
     let listed = store.user_sessions(&user).await.expect("user_sessions");
     let mut notes: Vec<_> = listed.iter().map(|s| s.data["note"].clone()).collect();
     notes.sort_by_key(|v| v.to_string());
-    assert_eq!(notes, [json!("a"), json!("b")], "the user's live sessions only");
+    assert_eq!(
+        notes,
+        [json!("a"), json!("b")],
+        "the user's live sessions only"
+    );
     assert!(listed.iter().all(|s| !s.is_current));
     let handles: Vec<_> = listed.iter().map(|s| s.handle.clone()).collect();
     for key in [&a, &b] {
@@ -66,14 +70,25 @@ pub async fn lists_the_live_sessions_of_the_user_only<S: SessionStore>(store: &S
             "each listed session carries its record's handle"
         );
     }
-    let by_number = store.user_sessions(&numeric.to_string()).await.expect("list");
-    assert_eq!(by_number.len(), 1, "a numeric user id compares by its digits");
+    let by_number = store
+        .user_sessions(&numeric.to_string())
+        .await
+        .expect("list");
+    assert_eq!(
+        by_number.len(),
+        1,
+        "a numeric user id compares by its digits"
+    );
     assert_eq!(
         by_number[0].handle,
         SessionHandle::of(&store.record_key(&n))
     );
     assert!(
-        store.user_sessions(&fresh_user()).await.expect("list").is_empty(),
+        store
+            .user_sessions(&fresh_user())
+            .await
+            .expect("list")
+            .is_empty(),
         "a user with no session has none listed"
     );
 }
@@ -91,7 +106,10 @@ pub async fn revokes_one_by_handle_of_that_user_only<S: SessionStore>(store: &S)
         .await
         .expect("revoke");
     assert_eq!(revoked, 0, "another user's handle revoked a session");
-    assert!(load(store, &theirs).await.is_some(), "another user's session was revoked");
+    assert!(
+        load(store, &theirs).await.is_some(),
+        "another user's session was revoked"
+    );
 
     let handle = SessionHandle::of(&store.record_key(&a));
     let revoked = store
@@ -99,8 +117,14 @@ pub async fn revokes_one_by_handle_of_that_user_only<S: SessionStore>(store: &S)
         .await
         .expect("revoke");
     assert_eq!(revoked, 1);
-    assert!(load(store, &a).await.is_none(), "the revoked session still loads");
-    assert!(load(store, &b).await.is_some(), "another session was revoked too");
+    assert!(
+        load(store, &a).await.is_none(),
+        "the revoked session still loads"
+    );
+    assert!(
+        load(store, &b).await.is_some(),
+        "another session was revoked too"
+    );
     assert_eq!(store.user_sessions(&user).await.expect("list").len(), 1);
 }
 
@@ -109,16 +133,26 @@ pub async fn revokes_all_and_all_but_the_current_one<S: SessionStore>(store: &S)
     let user = fresh_user();
     let mut keys = Vec::new();
     for _ in 0..3 {
-        keys.push(create(store, &of_user(store, &json!(user), json!({}))).await.0);
+        keys.push(
+            create(store, &of_user(store, &json!(user), json!({})))
+                .await
+                .0,
+        );
     }
     let revoked = store
         .revoke_user_sessions(&user, Revoke::AllExcept(&keys[0]))
         .await
         .expect("revoke");
     assert_eq!(revoked, 2);
-    assert!(load(store, &keys[0]).await.is_some(), "the kept session was revoked");
+    assert!(
+        load(store, &keys[0]).await.is_some(),
+        "the kept session was revoked"
+    );
     for key in &keys[1..] {
-        assert!(load(store, key).await.is_none(), "a revoked session still loads");
+        assert!(
+            load(store, key).await.is_none(),
+            "a revoked session still loads"
+        );
     }
     let revoked = store
         .revoke_user_sessions(&user, Revoke::All)
@@ -143,10 +177,24 @@ pub async fn a_revoked_session_is_never_resurrected_by_a_concurrent_save<S: Sess
         .await
         .expect("revoke");
     let changed = of_user(store, &json!(user), json!({"n": 2}));
-    let saved = store.save(&key, &changed, &loaded.version).await.expect("save");
-    assert_eq!(saved, SaveOutcome::Gone, "a save resurrected a revoked session");
-    let touched = store.touch(&key, &record, &loaded.version).await.expect("touch");
-    assert_eq!(touched, SaveOutcome::Gone, "a touch resurrected a revoked session");
+    let saved = store
+        .save(&key, &changed, &loaded.version)
+        .await
+        .expect("save");
+    assert_eq!(
+        saved,
+        SaveOutcome::Gone,
+        "a save resurrected a revoked session"
+    );
+    let touched = store
+        .touch(&key, &record, &loaded.version)
+        .await
+        .expect("touch");
+    assert_eq!(
+        touched,
+        SaveOutcome::Gone,
+        "a touch resurrected a revoked session"
+    );
     assert!(load(store, &key).await.is_none());
     assert!(store.user_sessions(&user).await.expect("list").is_empty());
 }
@@ -171,7 +219,10 @@ pub async fn a_session_whose_user_changed_is_not_listed_for_the_old_user<S: Sess
         .revoke_user_sessions(&old, Revoke::All)
         .await
         .expect("revoke");
-    assert_eq!(revoked, 0, "revoking the old user's sessions revoked the new user's");
+    assert_eq!(
+        revoked, 0,
+        "revoking the old user's sessions revoked the new user's"
+    );
     assert!(load(store, &key).await.is_some());
 }
 
@@ -181,7 +232,10 @@ pub async fn handles_do_not_reveal_keys<S: SessionStore>(store: &S) {
     let (key, _) = create(store, &of_user(store, &json!(user), json!({}))).await;
     let listed = store.user_sessions(&user).await.expect("list");
     let shown = format!("{listed:?}");
-    assert!(!shown.contains(key.as_str()), "a listing shows the key: {shown}");
+    assert!(
+        !shown.contains(key.as_str()),
+        "a listing shows the key: {shown}"
+    );
     for session in &listed {
         assert!(!session.handle.as_str().contains(&key.as_str()[..8]));
     }
@@ -209,7 +263,10 @@ pub async fn log_out_other_devices_through_the_session<S: SessionStore + Clone>(
 
     assert_eq!(laptop.revoke_other_sessions().await.expect("revoke"), 1);
     let phone_key = phone.session_key().expect("saved");
-    assert!(load(store, &phone_key).await.is_none(), "the other device is still in");
+    assert!(
+        load(store, &phone_key).await.is_none(),
+        "the other device is still in"
+    );
     phone.insert("after", 1).expect("insert");
     assert!(
         matches!(phone.save().await, Err(Error::SessionInterrupted)),
@@ -220,8 +277,16 @@ pub async fn log_out_other_devices_through_the_session<S: SessionStore + Clone>(
     assert!(listed[0].is_current);
 
     // Revoking the current session by its handle logs it out.
-    assert!(laptop.revoke_user_session(&listed[0].handle).await.expect("revoke"));
-    assert!(laptop.session_key().is_none(), "the revoked session kept its key");
+    assert!(
+        laptop
+            .revoke_user_session(&listed[0].handle)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        laptop.session_key().is_none(),
+        "the revoked session kept its key"
+    );
     assert!(store.user_sessions(&user).await.expect("list").is_empty());
     let anonymous = Session::new(store.clone(), config);
     assert!(anonymous.user_sessions().await.expect("list").is_empty());

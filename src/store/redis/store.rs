@@ -76,35 +76,34 @@ impl SessionStore for RedisStore {
             let (ticket, mut via) = self.begin_write(&key);
             let sent = Instant::now();
             let ttl_arg = ttl.to_string();
-            let reply: Result<Value, Error> = if matches!(via, Via::Tracking(_))
-                || index.member.is_some()
-            {
-                // Cached: created and tracked in one step; indexed: created and indexed in
-                // one step (see `scripts.rs`).
-                let (member, now) = index.args();
-                self.script::<i64>(
-                    &mut via,
-                    (CREATE_LUA, &CREATE_SCRIPT),
-                    &index.keys,
-                    &[&value, ttl_arg.as_bytes(), member, now.as_bytes()],
-                )
-                .await
-                .map(|created| {
-                    if created == 1 {
-                        Value::Okay
-                    } else {
-                        Value::Nil
-                    }
-                })
-            } else {
-                let mut set = redis::cmd("SET");
-                set.arg(self.redis_key(&key))
-                    .arg(&value)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl);
-                self.write(&mut via, set).await
-            };
+            let reply: Result<Value, Error> =
+                if matches!(via, Via::Tracking(_)) || index.member.is_some() {
+                    // Cached: created and tracked in one step; indexed: created and indexed in
+                    // one step (see `scripts.rs`).
+                    let (member, now) = index.args();
+                    self.script::<i64>(
+                        &mut via,
+                        (CREATE_LUA, &CREATE_SCRIPT),
+                        &index.keys,
+                        &[&value, ttl_arg.as_bytes(), member, now.as_bytes()],
+                    )
+                    .await
+                    .map(|created| {
+                        if created == 1 {
+                            Value::Okay
+                        } else {
+                            Value::Nil
+                        }
+                    })
+                } else {
+                    let mut set = redis::cmd("SET");
+                    set.arg(self.redis_key(&key))
+                        .arg(&value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(ttl);
+                    self.write(&mut via, set).await
+                };
             let created = matches!(&reply, Ok(Value::Okay))
                 || matches!(&reply, Ok(Value::SimpleString(s)) if s == "OK");
             let written = created.then_some(Written {

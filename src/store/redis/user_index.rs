@@ -95,7 +95,11 @@ impl RedisStore {
                     &mut via,
                     (INDEX_LUA, &INDEX_SCRIPT),
                     &[index],
-                    &[ttl.as_bytes(), member.as_bytes(), now_ms().to_string().as_bytes()],
+                    &[
+                        ttl.as_bytes(),
+                        member.as_bytes(),
+                        now_ms().to_string().as_bytes(),
+                    ],
                 )
                 .await?;
             return Ok(IndexWrite { keys, member: None });

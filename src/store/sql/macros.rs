@@ -17,7 +17,6 @@ macro_rules! sql_store {
             pub fn with_user_id_key(self, key: impl Into<String>) -> Self {
                 Self {
                     core: self.core.with_user_id_key(key),
-                    ..self
                 }
             }
         }

@@ -26,9 +26,16 @@ async fn scenario(django: &Django, rust: &str) {
 
     let listed = laptop.get(rust, "/user_sessions", &[]).await;
     let sessions = listed["sessions"].as_array().expect("a list").clone();
-    assert_eq!(sessions.len(), 2, "both of Django's sessions listed: {listed:?}");
     assert_eq!(
-        sessions.iter().filter(|s| s["current"] == json!(true)).count(),
+        sessions.len(),
+        2,
+        "both of Django's sessions listed: {listed:?}"
+    );
+    assert_eq!(
+        sessions
+            .iter()
+            .filter(|s| s["current"] == json!(true))
+            .count(),
         1,
         "{listed:?}"
     );
@@ -38,12 +45,20 @@ async fn scenario(django: &Django, rust: &str) {
     let revoked = laptop.get(rust, "/revoke_other_sessions", &[]).await;
     assert_eq!(revoked["revoked"], json!(1), "{revoked:?}");
     let me = phone.get(&django.base, "/whoami", &[]).await;
-    assert_eq!(me["authenticated"], json!(false), "Django still lets the phone in: {me:?}");
+    assert_eq!(
+        me["authenticated"],
+        json!(false),
+        "Django still lets the phone in: {me:?}"
+    );
     let me = laptop.get(&django.base, "/whoami", &[]).await;
     assert_eq!(me["authenticated"], json!(true), "{me:?}");
     assert_eq!(me["user_id"], alice);
     let listed = laptop.get(rust, "/user_sessions", &[]).await;
-    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(1), "{listed:?}");
+    assert_eq!(
+        listed["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{listed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

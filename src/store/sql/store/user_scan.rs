@@ -11,9 +11,9 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use time::OffsetDateTime;
 
 use super::{Backend, SqlCore, map_err};
+use crate::Error;
 use crate::store::user_index::belongs_to;
 use crate::store::{RecordKey, UserRecord};
-use crate::Error;
 
 impl<B: Backend> SqlCore<B> {
     /// The same store, reading a session's user id under `key`.
