@@ -42,6 +42,7 @@ mod properties;
 mod redis_cluster;
 mod redis_local_cache;
 mod redis_store;
+mod redis_user_index;
 mod rolling;
 mod session_api;
 mod suites;
