@@ -282,13 +282,16 @@ mod redis {
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_on_one_postgres_table() {
+async fn on_postgres(indexed: bool) {
     let Some(table) = crate::common::PgTable::new("every session of a user on two instances")
     else {
         return;
     };
-    let (store_a, store_b) = (table.connect().await, table.connect().await);
+    let (mut store_a, mut store_b) = (table.connect().await, table.connect().await);
+    if indexed {
+        store_a = store_a.with_user_index().expect("index");
+        store_b = store_b.with_user_index().expect("index");
+    }
     store_a.migrate().await.expect("migrate");
     let (a, b) = (
         spawn(app(store_a.clone())).await,
@@ -297,4 +300,18 @@ async fn two_instances_on_one_postgres_table() {
     scenario(&a, &b, no_settle()).await;
     store_a.pool().close().await;
     store_b.pool().close().await;
+}
+
+/// Listing by a scan of the table (the default, what a table shared with Django needs).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_table() {
+    on_postgres(false).await;
+}
+
+/// Listing through the user index's side table, kept in the save's own statement.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_table_with_the_user_index() {
+    on_postgres(true).await;
 }

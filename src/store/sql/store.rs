@@ -11,9 +11,12 @@ use time::OffsetDateTime;
 use super::pool::{Lease, OwnPool};
 use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
 
+mod user_index;
 mod user_scan;
+
 use crate::store::{Codec, LoadedRecord, Record, SaveOutcome, Version};
 use crate::{Error, SessionKey};
+use user_index::{IndexQueries, bind_user};
 
 /// What one database does its own way: the SQL it speaks, how `expire_date` is bound and
 /// read, Django's DDL and which errors mean "out of reach".
@@ -51,6 +54,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn from_db(value: Self::DateTime) -> Option<OffsetDateTime>;
     /// Rows a statement matched.
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    /// How an insert that ignores a duplicate row starts and ends (the user index's).
+    const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT INTO", " ON CONFLICT DO NOTHING");
+    /// Whether a `WITH` may hold an `INSERT` (PostgreSQL): the user index then costs no
+    /// statement of its own.
+    const DML_IN_CTE: bool = false;
     /// Whether a database error means "out of reach or too busy" rather than a failure of
     /// the statement itself.
     fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
@@ -152,6 +160,8 @@ pub(crate) struct SqlCore<B: Backend> {
     shared: Arc<Shared>,
     /// The data key of a session's user id (`user_scan.rs`).
     user_id_key: Arc<str>,
+    /// The user index's statements, when it keeps one (`user_index.rs`).
+    index: Option<Arc<IndexQueries>>,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -174,6 +184,7 @@ impl<B: Backend> Clone for SqlCore<B> {
             own: self.own.clone(),
             shared: Arc::clone(&self.shared),
             user_id_key: Arc::clone(&self.user_id_key),
+            index: self.index.clone(),
             backend: PhantomData,
         }
     }
@@ -206,6 +217,7 @@ impl<B: Backend> SqlCore<B> {
             own,
             shared: Arc::new(Shared { queries, codec }),
             user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
+            index: None,
             backend: PhantomData,
         }
     }
@@ -215,20 +227,27 @@ impl<B: Backend> SqlCore<B> {
         validate_table(table)?;
         let codec = self.shared.codec.clone();
         let user_id_key = Arc::clone(&self.user_id_key);
+        let indexed = self.index.is_some();
         let store = Self::with(self.pool, self.own, Queries::new::<B>(table), codec);
-        Ok(Self {
+        let store = Self {
             user_id_key,
             ..store
-        })
+        };
+        if indexed {
+            store.with_user_index()
+        } else {
+            Ok(store)
+        }
     }
 
     /// The same store with `codec`.
     pub(crate) fn with_codec(self, codec: Codec) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
-        let user_id_key = Arc::clone(&self.user_id_key);
+        let (user_id_key, index) = (Arc::clone(&self.user_id_key), self.index.clone());
         let store = Self::with(self.pool, self.own, queries, codec);
         Self {
             user_id_key,
+            index,
             ..store
         }
     }
@@ -250,8 +269,15 @@ impl<B: Backend> SqlCore<B> {
         &self.shared.queries.table
     }
 
-    pub(crate) fn migrate_statements(&self) -> &[String] {
-        &self.shared.queries.migrate
+    /// Django's DDL, then the user index's table when the store keeps one.
+    pub(crate) fn migrate_statements(&self) -> impl Iterator<Item = &str> {
+        let index = self.index.as_ref().map(|i| i.migrate.as_str());
+        self.shared
+            .queries
+            .migrate
+            .iter()
+            .map(String::as_str)
+            .chain(index)
     }
 
     /// The `Debug` output of the public store `name`: the table and whether it signs, never
@@ -312,16 +338,19 @@ where
     pub(crate) async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
         let text = self.shared.codec.encode(&record.data)?;
         let expire_date = B::to_db(record.expiry_date);
+        let user = self.indexed_user(&record.data, record.expiry_date)?;
+        let (statement, combined) = self.statement(0, &self.shared.queries.insert, user.is_some());
         let mut lease = self.lease().await?;
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
+            self.index_before(&mut lease, &key, user.as_deref()).await?;
             let inserted = lease
                 .run::<B, _, _>(|conn| {
-                    sqlx::query(&self.shared.queries.insert)
+                    let query = sqlx::query(statement)
                         .bind(key.as_str())
                         .bind(text.as_str())
-                        .bind(expire_date.clone())
-                        .execute(conn)
+                        .bind(expire_date.clone());
+                    bind_user(query, combined, &user).execute(conn)
                 })
                 .await;
             match inserted {
@@ -376,18 +405,27 @@ where
             .and_then(|b| std::str::from_utf8(b).ok())
         {
             let queries = &self.shared.queries;
+            let user = self.indexed_user(&record.data, record.expiry_date)?;
+            self.index_before(&mut lease, key, user.as_deref()).await?;
+            let plain = if text.is_some() {
+                &queries.update
+            } else {
+                &queries.touch
+            };
+            let which = if text.is_some() { 1 } else { 2 };
+            let (statement, combined) = self.statement(which, plain, user.is_some());
             let updated = lease
                 .run::<B, _, _>(|conn| {
                     let query = match &text {
-                        Some(text) => sqlx::query(&queries.update).bind(text.as_str()),
-                        None => sqlx::query(&queries.touch),
+                        Some(text) => sqlx::query(statement).bind(text.as_str()),
+                        None => sqlx::query(statement),
                     };
-                    query
+                    let query = query
                         .bind(B::to_db(record.expiry_date))
                         .bind(key.as_str())
                         .bind(expected_text)
-                        .bind(now.clone())
-                        .execute(conn)
+                        .bind(now.clone());
+                    bind_user(query, combined, &user).execute(conn)
                 })
                 .await
                 .map_err(map_err::<B>)?;
@@ -458,6 +496,7 @@ where
         Ok(live.is_some())
     }
 
+    /// Deletes the expired rows, then the user index's rows whose session is gone.
     pub(crate) async fn clear_expired(&self) -> Result<(), Error> {
         let mut lease = self.lease().await?;
         lease
@@ -468,7 +507,8 @@ where
             })
             .await
             .map_err(map_err::<B>)?;
-        Ok(())
+        drop(lease);
+        self.prune_index().await
     }
 }
 

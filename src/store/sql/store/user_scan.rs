@@ -1,4 +1,4 @@
-//! A user's sessions in a SQL store: a scan of the live rows of the table, each decoded and
+//! A user's sessions in a SQL store without the user index (`user_index.rs`): a scan of the live rows of the table, each decoded and
 //! kept when its data names the user. Django's rows included, since nothing but the table
 //! itself is read; one `SELECT` of the live rows, decoded one by one.
 //!
@@ -50,6 +50,9 @@ where
 {
     /// Every live row whose data names the user `user_id`.
     pub(crate) async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        if let Some(index) = &self.index {
+            return self.indexed_user_records(index, user_id).await;
+        }
         let statement = self.scan_statement();
         let now = B::to_db(OffsetDateTime::now_utc());
         let mut lease = self.lease().await?;
