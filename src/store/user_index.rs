@@ -17,7 +17,8 @@
 //! | store | how a user's sessions are found |
 //! |---|---|
 //! | [`RedisStore`](crate::RedisStore) | a set per user, kept by the save's own script; plus a `SCAN` when Django writes too |
-//! | memory, file, SQL | a scan of the live records (the memory store's is in memory) |
+//! | SQL stores | a scan of the table's live rows, Django's included; with `with_user_index` (a table Django does not write to), a side table `<table>_user` kept by the saves |
+//! | memory, file | a scan of the live records (the memory store's is in memory) |
 //! | [`CachedStore`](super::CachedStore), [`CachedDbStore`](super::CachedDbStore) | the persistent store's; revoking drops the cached copies too |
 //! | [`CookieStore`](crate::CookieStore) | none: [`Error::Unsupported`] (the sessions live in the browsers) |
 //!

@@ -3,7 +3,8 @@
 //! itself is read; one `SELECT` of the live rows, decoded one by one.
 //!
 //! The table stays Django's: no column or table is added. The cost is a read of every live
-//! row per listing (about what Django's `clearsessions` reads), none on the save path.
+//! row per listing (about what Django's `clearsessions` reads), none on the save path: the
+//! default, since the table is often shared with Django.
 
 use std::sync::Arc;
 
