@@ -45,6 +45,10 @@ pub struct Exceptions {
     /// deleted or replaced session, `exists` is always false, and two copies of one session
     /// cannot see each other's changes.
     pub no_server_state: Option<&'static str>,
+    /// The store cannot list a user's sessions (it keeps the default
+    /// [`user_records`](SessionStore::user_records)): the user index checks then only check
+    /// that it says so with [`Error::Unsupported`](crate::Error::Unsupported).
+    pub no_user_listing: Option<&'static str>,
 }
 
 impl Exceptions {
@@ -57,6 +61,7 @@ impl Exceptions {
     pub fn client_side(reason: &'static str) -> Self {
         Self {
             no_server_state: Some(reason),
+            no_user_listing: Some(reason),
         }
     }
 

@@ -9,10 +9,10 @@ use super::{Exceptions, create, expired, live, load};
 use crate::store::{Revoke, SaveOutcome, SessionHandle, SessionStore, UserSessions};
 use crate::{Error, Session, SessionConfig, SessionKey};
 
-/// Runs every user index check; a store that keeps nothing on the server must refuse to list
-/// with [`Error::Unsupported`] instead.
+/// Runs every user index check; a store that cannot list (a client-side store, or one that
+/// states [`Exceptions::no_user_listing`]) must refuse with [`Error::Unsupported`] instead.
 pub async fn run<S: SessionStore + Clone>(store: &S, exceptions: Exceptions) {
-    if !exceptions.server_side() {
+    if exceptions.no_user_listing.is_some() || !exceptions.server_side() {
         let refused = store.user_records("anyone").await;
         assert!(
             matches!(refused, Err(Error::Unsupported(_))),

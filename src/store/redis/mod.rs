@@ -390,7 +390,7 @@ impl RedisStore {
     /// and decoded, instead of from the index: for a Redis that Django's `cache` session
     /// engine writes to as well, since Django does not update the index.
     /// [`DjangoConfig`](crate::django::DjangoConfig) turns it on. A listing then costs a read
-    /// of every session; saves still keep the index.
+    /// of every session, and saves no longer write the index (nothing reads it).
     ///
     /// Errors ([`Error::Config`]): a store on a Redis Cluster, whose keys one `SCAN` does not
     /// reach.

@@ -14,7 +14,7 @@
 //! Django's `cache` engine writes sessions without the index: a store that shares Redis with
 //! Django ([`with_user_scan`](RedisStore::with_user_scan), which
 //! [`DjangoConfig`](crate::django::DjangoConfig) turns on) lists by a `SCAN` of every session
-//! key instead.
+//! key instead, and does not write the index at all.
 
 use std::collections::HashMap;
 
@@ -81,7 +81,8 @@ impl RedisStore {
         ttl_ms: i64,
     ) -> Result<IndexWrite, Error> {
         let mut keys = vec![self.redis_key(key)];
-        let user = user_id_of(data, &self.user_id_key).filter(|_| ttl_ms > 0);
+        // A store that lists by scanning never reads the index: nothing to keep.
+        let user = user_id_of(data, &self.user_id_key).filter(|_| ttl_ms > 0 && !self.user_scan);
         let Some(user) = user else {
             return Ok(IndexWrite { keys, member: None });
         };
