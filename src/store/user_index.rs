@@ -11,12 +11,17 @@
 //! [`SaveOutcome::Gone`](super::SaveOutcome::Gone), so a revoked session is never resurrected.
 //!
 //! The pages that list sessions see a [`UserSession`]: a [`SessionHandle`] (a digest of the
-//! record's key, never the key), the expiry date, whether it is the request's own session,
-//! and the data, so that an app can show the note it stored (a user agent, an address).
+//! record's key, never the key), the expiry date, when it was last saved (where the store
+//! keeps it), whether it is the request's own session, and the data, so that an app can show
+//! the note it stored (a user agent, an address).
+//!
+//! Revoking lists the user's sessions, then deletes those chosen one by one: a session
+//! created after the listing began (a login at that very moment) is not among them. Every
+//! revocation, from a handler or from the store, goes through one function of this module.
 //!
 //! | store | how a user's sessions are found |
 //! |---|---|
-//! | [`RedisStore`](crate::RedisStore) | a set per user, kept by the save's own script; plus a `SCAN` when Django writes too |
+//! | [`RedisStore`](crate::RedisStore) | a hash per user, kept by the save's own script (written first on a cluster); a `SCAN` instead with `with_user_scan`, when Django writes too (`DjangoConfig` sets it) |
 //! | SQL stores | a scan of the table's live rows, Django's included; with `with_user_index` (a table Django does not write to), a side table `<table>_user` kept by the saves |
 //! | memory, file | a scan of the live records (the memory store's is in memory) |
 //! | [`CachedStore`](super::CachedStore), [`CachedDbStore`](super::CachedDbStore) | the persistent store's; revoking drops the cached copies too |
