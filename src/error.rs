@@ -87,6 +87,11 @@ pub enum Error {
     /// The configuration cannot work (a browser would drop the cookie, say).
     #[error("invalid session configuration: {0}")]
     Config(String),
+
+    /// The store cannot do this by its nature: the signed-cookie store cannot list or revoke
+    /// a user's sessions, which live in the browsers. The layer answers 500.
+    #[error("this session store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 impl Error {
@@ -116,6 +121,7 @@ impl Error {
             },
             Self::MissingLayer => Self::MissingLayer,
             Self::Config(message) => Self::Config(message.clone()),
+            Self::Unsupported(what) => Self::Unsupported(what),
             Self::Store(cause) => Self::store(cause.to_string()),
             other => Self::store(other.to_string()),
         }

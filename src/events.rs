@@ -231,11 +231,21 @@ pub(crate) fn emit_for(config: &SessionConfig, kind: SessionEventKind, key: Opti
     emit(config, kind, key.map(|k| k.as_str().as_bytes()), None);
 }
 
-/// The event of a revocation of the session `key` on the server: for the user index's
-/// revoke functions to call once the record is gone.
-#[allow(dead_code)] // Called by the user index (issue #14, part 1) once merged.
-pub(crate) fn revoked(config: &SessionConfig, key: &SessionKey) {
-    emit_for(config, SessionEventKind::Revoked, Some(key));
+/// The event of a revocation, once the record keyed `record_key` is gone
+/// (`store/user_index.rs`). Its fingerprint is the record key's: the session key's own for
+/// stores without a private id, so it matches the session's other events. A revocation
+/// without a session (a store's `revoke_user_sessions`) has no configuration, and so no hook:
+/// it is logged and counted.
+pub(crate) fn revoked(config: Option<&SessionConfig>, record_key: &str) {
+    static NO_HOOK: std::sync::LazyLock<SessionConfig> =
+        std::sync::LazyLock::new(SessionConfig::default);
+    let config = config.unwrap_or(&NO_HOOK);
+    emit(
+        config,
+        SessionEventKind::Revoked,
+        Some(record_key.as_bytes()),
+        None,
+    );
 }
 
 #[cfg(test)]
@@ -250,7 +260,7 @@ mod tests {
         let config =
             SessionConfig::default().with_event_hook(move |e| sink.lock().unwrap().push(*e));
         let key = SessionKey::generate().unwrap();
-        revoked(&config, &key);
+        revoked(Some(&config), key.as_str());
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].kind, SessionEventKind::Revoked);

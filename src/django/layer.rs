@@ -34,7 +34,8 @@ impl DjangoConfig {
     }
 
     /// Django's session cache as a [`RedisStore`](crate::RedisStore) in Django's format:
-    /// keys `make_key(<engine prefix> + session_key)`, pickled values.
+    /// keys `make_key(<engine prefix> + session_key)`, pickled values. A user's sessions are
+    /// listed by a scan, since Django's writes never update the store's user index.
     #[cfg(feature = "redis")]
     async fn redis_cache(
         &self,
@@ -43,10 +44,11 @@ impl DjangoConfig {
     ) -> Result<crate::RedisStore, Error> {
         let url = cache.primary().unwrap_or_default();
         let prefix = cache.make_key(engine.cache_key_prefix().unwrap_or_default());
-        Ok(crate::RedisStore::connect(url)
+        crate::RedisStore::connect(url)
             .await?
             .with_prefix(prefix)
-            .with_pickle())
+            .with_pickle()
+            .with_user_scan()
     }
 
     async fn cache_layer(&self) -> Result<SessionLayer, Error> {

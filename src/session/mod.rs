@@ -49,6 +49,7 @@ mod save;
 mod size;
 mod state;
 mod touch;
+mod user_sessions;
 
 /// One request's session: Django's `request.session`.
 ///

@@ -8,7 +8,9 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{Data, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    Data, LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// A store that can also write a record under a key it is given: what a cache must do.
@@ -348,6 +350,26 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
             tracing::warn!(%error, "clearing expired sessions from the cache failed");
         }
         Ok(())
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        self.persistent.record_key(key)
+    }
+
+    fn user_id_key(&self) -> &str {
+        self.persistent.user_id_key()
+    }
+
+    /// The persistent store's: it holds every session, the cache only copies of some.
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        self.persistent.user_records(user_id).await
+    }
+
+    /// From both stores, as [`delete`](SessionStore::delete): the cache under the same
+    /// record key, so a revoked session is never served from a stale copy.
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        self.persistent.delete_record(record_key).await?;
+        self.cache.delete_record(record_key).await
     }
 }
 

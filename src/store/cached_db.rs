@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{
+    CacheStore, LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// Django's `cached_db` engine, shared: the table is the source of truth, and Django's cache
@@ -161,6 +163,26 @@ impl<P: SessionStore, C: CacheStore> SessionStore for CachedDbStore<P, C> {
 
     async fn clear_expired(&self) -> Result<(), Error> {
         self.table.clear_expired().await
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        self.table.record_key(key)
+    }
+
+    fn user_id_key(&self) -> &str {
+        self.table.user_id_key()
+    }
+
+    /// The table store's: it holds every session, the cache only copies of some.
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        self.table.user_records(user_id).await
+    }
+
+    /// From both stores, as [`delete`](SessionStore::delete): the cache under the same
+    /// record key, so a revoked session is never served from a stale copy.
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        self.table.delete_record(record_key).await?;
+        self.cache.delete_record(record_key).await
     }
 }
 

@@ -5,7 +5,8 @@
 //! and never resurrect a deleted record, a touch moves only the expiry and never resurrects
 //! one either (`conformance/touch.rs`), expiry is honoured on load, `clear_expired` keeps live
 //! records, every JSON type round-trips, and `flush`, `cycle_key` and concurrent saves work
-//! through the [`Session`] API. A store that by its nature cannot do a thing states it in
+//! through the [`Session`] API, and a user's sessions are listed and revoked
+//! (`conformance/user_index.rs`). A store that by its nature cannot do a thing states it in
 //! [`Exceptions`], with the reason, and the suite checks the rest.
 //!
 //! Third-party stores can run it too (feature `conformance`):
@@ -31,6 +32,7 @@ use crate::expiry::EXPIRY_KEY;
 use crate::{Expiry, Session, SessionConfig, SessionKey};
 
 mod touch;
+pub mod user_index;
 pub use touch::{
     touch_moves_the_expiry_and_keeps_the_rest, touch_of_a_deleted_record_is_gone,
     touch_of_an_expired_record_is_gone, touch_with_a_stale_version_is_a_conflict,
@@ -43,6 +45,10 @@ pub struct Exceptions {
     /// deleted or replaced session, `exists` is always false, and two copies of one session
     /// cannot see each other's changes.
     pub no_server_state: Option<&'static str>,
+    /// The store cannot list a user's sessions (it keeps the default
+    /// [`user_records`](SessionStore::user_records)): the user index checks then only check
+    /// that it says so with [`Error::Unsupported`](crate::Error::Unsupported).
+    pub no_user_listing: Option<&'static str>,
 }
 
 impl Exceptions {
@@ -55,6 +61,7 @@ impl Exceptions {
     pub fn client_side(reason: &'static str) -> Self {
         Self {
             no_server_state: Some(reason),
+            no_user_listing: Some(reason),
         }
     }
 
@@ -114,6 +121,7 @@ pub async fn run<S: SessionStore + Clone>(store: S, exceptions: Exceptions) {
     flush_and_cycle_key_through_session(&store, exceptions).await;
     concurrent_saves_keep_different_keys(&store, exceptions).await;
     an_immediate_store_answers_at_the_first_poll(&store).await;
+    user_index::run(&store, exceptions).await;
 }
 
 /// A store whose [`SessionStore::is_immediate`] is `true` (the session then polls its calls

@@ -13,7 +13,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use super::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use super::{LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version};
 use crate::instruments::{self, Op, Timer};
 use crate::{Error, SessionConfig, SessionKey};
 
@@ -164,6 +164,31 @@ impl Store {
         };
         timer.finish(Op::Exists, exists)
     }
+
+    pub(crate) fn record_key(&self, key: &SessionKey) -> RecordKey {
+        self.store.record_key(key)
+    }
+
+    pub(crate) fn user_id_key(&self) -> &str {
+        self.store.user_id_key()
+    }
+
+    /// Always boxed and bounded: a scan may take a while even on an immediate store.
+    pub(crate) async fn user_records(
+        &self,
+        user_id: &str,
+        limit: Limit,
+    ) -> Result<Vec<UserRecord>, Error> {
+        self.store.user_records(user_id, limit).await
+    }
+
+    pub(crate) async fn delete_record(
+        &self,
+        record_key: &RecordKey,
+        limit: Limit,
+    ) -> Result<(), Error> {
+        self.store.delete_record(record_key, limit).await
+    }
 }
 
 /// Runs `call` to completion now, if it completes without waiting: `None` when it had to
@@ -252,6 +277,18 @@ trait DynStore: Send + Sync + 'static {
     ) -> Result<SaveOutcome, Error>;
     fn delete_now(&self, key: &SessionKey) -> Result<(), Error>;
     fn exists_now(&self, key: &SessionKey) -> Result<bool, Error>;
+    fn record_key(&self, key: &SessionKey) -> RecordKey;
+    fn user_id_key(&self) -> &str;
+    fn user_records<'a>(
+        &'a self,
+        user_id: &'a str,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<Vec<UserRecord>, Error>>;
+    fn delete_record<'a>(
+        &'a self,
+        record_key: &'a RecordKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -343,5 +380,25 @@ impl<S: SessionStore> DynStore for S {
     }
     fn exists_now(&self, key: &SessionKey) -> Result<bool, Error> {
         immediate(SessionStore::exists(self, key))
+    }
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        SessionStore::record_key(self, key)
+    }
+    fn user_id_key(&self) -> &str {
+        SessionStore::user_id_key(self)
+    }
+    fn user_records<'a>(
+        &'a self,
+        user_id: &'a str,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<Vec<UserRecord>, Error>> {
+        Box::pin(timed(limit, SessionStore::user_records(self, user_id)))
+    }
+    fn delete_record<'a>(
+        &'a self,
+        record_key: &'a RecordKey,
+        limit: Limit,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(timed(limit, SessionStore::delete_record(self, record_key)))
     }
 }

@@ -7,9 +7,10 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use time::OffsetDateTime;
 
+use super::user_index::belongs_to;
 use super::{
     CacheStore, Data, LoadedRecord, PrivateId, Record, RecordKeys, SaveOutcome, SessionStore,
-    Version,
+    RecordKey, UserRecord, Version,
 };
 use crate::{Error, SessionKey};
 
@@ -41,10 +42,25 @@ const MIN_WRITES_PER_SWEEP: usize = 64;
 ///     .route("/", get(index))
 ///     .layer(SessionLayer::new(MemoryStore::new()));
 /// ```
-#[derive(Clone, Default)]
+///
+/// A user's sessions ([`user_records`](SessionStore::user_records)) are found by a scan of
+/// the shards, one read lock at a time: no index to keep, so saving costs nothing more, and
+/// a scan of a hundred thousand sessions takes milliseconds.
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
     record_keys: RecordKeys,
+    user_id_key: Arc<str>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            record_keys: RecordKeys::default(),
+            user_id_key: super::DEFAULT_USER_ID_KEY.into(),
+        }
+    }
 }
 
 struct Inner {
@@ -177,6 +193,20 @@ impl MemoryStore {
     pub fn with_private_id(mut self, id: PrivateId) -> Self {
         self.record_keys = RecordKeys::private(id);
         self
+    }
+
+    /// Reads a session's user id under `key` instead of `_auth_user_id`
+    /// ([`user_records`](SessionStore::user_records)).
+    pub fn with_user_id_key(mut self, key: impl Into<String>) -> Self {
+        self.user_id_key = key.into().into();
+        self
+    }
+
+    /// Removes the record stored under `stored` (already a record key).
+    fn remove_stored(&self, stored: &SessionKey) -> Result<(), Error> {
+        let hash = self.hash(stored);
+        self.write(hash)?.remove(hash, stored);
+        Ok(())
     }
 
     /// How many records the store holds, expired ones not yet reclaimed included.
@@ -389,10 +419,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let key = &*self.record_keys.of(key);
-        let hash = self.hash(key);
-        self.write(hash)?.remove(hash, key);
-        Ok(())
+        self.remove_stored(&self.record_keys.of(key))
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
@@ -411,6 +438,42 @@ impl SessionStore for MemoryStore {
             shard.write().map_err(|_| poisoned())?.sweep(now);
         }
         Ok(())
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.user_id_key
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        RecordKey::new(self.record_keys.of(key).as_str())
+    }
+
+    /// Deletes by the stored key itself (a private id cannot be turned back into a key).
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        match SessionKey::parse(record_key.as_str()) {
+            Some(stored) => self.remove_stored(&stored),
+            None => Ok(()),
+        }
+    }
+
+    /// A scan of every shard under its read lock (see the type's docs).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        let now = Now::read();
+        let mut found = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.read().map_err(|_| poisoned())?;
+            let live = shard.table.iter().filter(|e| e.is_live(now));
+            found.extend(
+                live.filter(|e| belongs_to(&e.data, &self.user_id_key, user_id))
+                    .map(|e| UserRecord {
+                        record_key: RecordKey::new(e.key.as_str()),
+                        data: Arc::clone(&e.data),
+                        expiry_date: Some(e.expiry_date),
+                        last_saved: None,
+                    }),
+            );
+        }
+        Ok(found)
     }
 }
 

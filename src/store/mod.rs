@@ -120,6 +120,7 @@ pub mod python;
 mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
+pub mod user_index;
 pub use cached::{CacheStore, CachedStore};
 pub use cached_db::CachedDbStore;
 pub use clear_expired::{ClearExpiredTask, spawn_clear_expired};
@@ -151,6 +152,9 @@ pub use sql::mysql::MySqlStore;
 pub use sql::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sql::sqlite::SqliteStore;
+pub use user_index::{
+    DEFAULT_USER_ID_KEY, RecordKey, Revoke, SessionHandle, UserRecord, UserSession, UserSessions,
+};
 
 /// A session's data: an insertion-ordered JSON object, shared until someone writes to it.
 pub type Data = Arc<Map<String, Value>>;
@@ -424,6 +428,50 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes every expired record: Django's `clearsessions`.
     fn clear_expired(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What this store keys the record of `key` by: the one place that mapping is made, for
+    /// [`user_records`](Self::user_records) and [`delete_record`](Self::delete_record). The
+    /// default, the session key itself, is what every store in this crate keys by.
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        RecordKey::new(key.as_str())
+    }
+
+    /// The data key whose value names a session's user ([`user_index`]), default
+    /// [`DEFAULT_USER_ID_KEY`] (`_auth_user_id`, Django's).
+    fn user_id_key(&self) -> &str {
+        DEFAULT_USER_ID_KEY
+    }
+
+    /// Every live record whose data names the user `user_id` under
+    /// [`user_id_key`](Self::user_id_key), compared as Django does ([`user_index`]): from an
+    /// index where the store keeps one, otherwise by a scan of every live record. A record
+    /// listed is live and the user's at the time it was read. The default:
+    /// [`Error::Unsupported`].
+    fn user_records(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<UserRecord>, Error>> + Send {
+        let _ = user_id;
+        async { Err(Error::Unsupported("list the sessions of a user")) }
+    }
+
+    /// Deletes the record that [`user_records`](Self::user_records) found under
+    /// `record_key`, as [`delete`](Self::delete) deletes a session (the caches in front of
+    /// it included); a missing record is not an error. The default deletes the session the
+    /// record key names, when the store keys records by session key (the default
+    /// [`record_key`](Self::record_key)).
+    fn delete_record(
+        &self,
+        record_key: &RecordKey,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let key = self.parse_key(record_key.as_str());
+        async move {
+            match key {
+                Some(key) => self.delete(&key).await,
+                None => Err(Error::store("a record key that names no session")),
+            }
+        }
+    }
 }
 
 impl<S: SessionStore> SessionStore for Arc<S> {
@@ -481,5 +529,23 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     fn clear_expired(&self) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).clear_expired()
+    }
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        (**self).record_key(key)
+    }
+    fn user_id_key(&self) -> &str {
+        (**self).user_id_key()
+    }
+    fn user_records(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<UserRecord>, Error>> + Send {
+        (**self).user_records(user_id)
+    }
+    fn delete_record(
+        &self,
+        record_key: &RecordKey,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).delete_record(record_key)
     }
 }

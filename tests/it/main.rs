@@ -49,6 +49,8 @@ mod recorded_metrics;
 mod redis_cluster;
 mod redis_local_cache;
 mod redis_store;
+mod redis_user_index;
 mod rolling;
 mod session_api;
 mod suites;
+mod user_sessions;

@@ -41,6 +41,19 @@ async fn conformance() {
     store.pool().close().await;
 }
 
+/// With the user index in its side table (`with_user_index`), kept by a CTE in the save.
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_the_user_index() {
+    let Some(table) = PgTable::new("the conformance suite on the PostgreSQL user index") else {
+        return;
+    };
+    let store = table.connect().await.with_user_index().expect("index");
+    store.migrate().await.expect("migrate");
+    run(store.clone(), Exceptions::none()).await;
+    store.pool().close().await;
+}
+
 #[cfg(feature = "conformance")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_with_django_codec() {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use time::Duration;
 
 use super::{
-    Codec, LoadedRecord, PrivateId, Record, RecordKeys, SaveOutcome, SessionStore, Version,
+    Codec, LoadedRecord, PrivateId, Record, RecordKey, RecordKeys, SaveOutcome, SessionStore,
+    UserRecord, Version,
 };
 use crate::{Error, SessionConfig, SessionKey};
 use record::Stored;
@@ -23,6 +24,7 @@ mod paths;
 mod record;
 #[cfg(test)]
 mod tests;
+mod user_scan;
 mod writes;
 
 /// Django's `SESSION_COOKIE_NAME` default, which its file backend uses as the file prefix.
@@ -108,6 +110,10 @@ const DEFAULT_COOKIE_AGE: Duration = Duration::weeks(2);
 /// temporary files `<prefix><key>_out_*` older than a minute (left by a crash), and leaves
 /// every other file alone. It looks only at regular files directly in the directory.
 ///
+/// A user's sessions ([`user_records`](SessionStore::user_records)) are found the same way:
+/// a scan that reads and decodes every live session file (`user_scan.rs`), so files Django
+/// wrote are found too, and saving costs nothing more.
+///
 /// Cloning is cheap and shares the configuration.
 ///
 /// ```
@@ -152,6 +158,7 @@ struct Inner {
     codec: Codec,
     cookie_age: Duration,
     record_keys: RecordKeys,
+    user_id_key: String,
 }
 
 impl FileStore {
@@ -174,6 +181,7 @@ impl FileStore {
                 codec: Codec::plain(),
                 cookie_age: DEFAULT_COOKIE_AGE,
                 record_keys: RecordKeys::default(),
+                user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
             }),
         })
     }
@@ -206,6 +214,13 @@ impl FileStore {
     /// share such a directory.
     pub fn with_private_id(mut self, id: PrivateId) -> Self {
         Arc::make_mut(&mut self.inner).record_keys = RecordKeys::private(id);
+        self
+    }
+
+    /// Reads a session's user id under `key` instead of `_auth_user_id`
+    /// ([`user_records`](SessionStore::user_records)).
+    pub fn with_user_id_key(mut self, key: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).user_id_key = key.into();
         self
     }
 
@@ -329,5 +344,29 @@ impl SessionStore for FileStore {
     async fn clear_expired(&self) -> Result<(), Error> {
         let inner = Arc::clone(&self.inner);
         blocking(move || inner.clear_expired()).await
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.inner.user_id_key
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        RecordKey::new(self.inner.record_keys.of(key).as_str())
+    }
+
+    /// Deletes by the stored key itself (a private id cannot be turned back into a key).
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        let Some(stored) = SessionKey::parse(record_key.as_str()) else {
+            return Ok(());
+        };
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.delete_stored(&stored)).await
+    }
+
+    /// A scan of the directory, as `clear_expired`'s (see [`FileStore`]).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        let inner = Arc::clone(&self.inner);
+        let user_id = user_id.to_owned();
+        blocking(move || inner.user_records(&user_id)).await
     }
 }

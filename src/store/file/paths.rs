@@ -26,7 +26,11 @@ impl Inner {
     /// `<prefix><record key>` (the session key, or its private id), after checking that
     /// neither part can name another path.
     pub(super) fn file_name(&self, key: &SessionKey) -> Result<String, Error> {
-        let key = self.record_keys.of(key);
+        self.stored_file_name(&self.record_keys.of(key))
+    }
+
+    /// `<prefix><record key>` for a key already mapped to its record key.
+    pub(super) fn stored_file_name(&self, key: &SessionKey) -> Result<String, Error> {
         if !is_server_side_key(key.as_str()) {
             return Err(Error::store(
                 "file session store: refusing a session key that is not 8 to 40 characters \

@@ -134,7 +134,12 @@ impl Inner {
     }
 
     pub(super) fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let file_name = self.file_name(key)?;
+        self.delete_stored(&self.record_keys.of(key))
+    }
+
+    /// Removes the file of the record keyed `stored` (already a record key).
+    pub(super) fn delete_stored(&self, stored: &SessionKey) -> Result<(), Error> {
+        let file_name = self.stored_file_name(stored)?;
         let _lock = self.lock(&file_name)?;
         remove_if_present(&self.dir.join(&file_name))
             .map_err(|e| self.fail("remove a session file", e))

@@ -29,6 +29,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod tracking;
+mod user_index;
 
 /// The key prefix when none is set.
 const DEFAULT_PREFIX: &str = "sessionbase:";
@@ -120,6 +121,15 @@ const DEFAULT_PREFIX: &str = "sessionbase:";
 /// [`CachedStore`](super::CachedStore) in front of this store keeps its copies for its
 /// refill TTL.
 ///
+/// # Every session of a user
+///
+/// The store keeps an index per user, `<prefix>user:<user id>`, a hash of the record keys of
+/// the user's sessions written in the same script as each save (on a cluster just before
+/// it), so [`user_records`](super::SessionStore::user_records) reads the user's sessions
+/// only. A session with no user id costs nothing more; one with a user costs an `HSET` and
+/// a `PTTL` inside the save's script (on a cluster, one more round trip). Sessions Django
+/// writes do not update it: see [`with_user_scan`](Self::with_user_scan).
+///
 /// `RedisStore` is also a [`CacheStore`], so it can be the cache of a
 /// [`CachedStore`](super::CachedStore) in front of a database store (Django's `cached_db`).
 ///
@@ -143,6 +153,10 @@ pub struct RedisStore {
     cache: Option<Arc<Tracked>>,
     replica_ack: Option<ReplicaAck>,
     record_keys: RecordKeys,
+    /// The data key of a session's user id (`user_index.rs`).
+    user_id_key: Arc<str>,
+    /// Whether listing a user's sessions scans every key (Django writes here too).
+    user_scan: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -247,6 +261,8 @@ impl RedisStore {
             client: None,
             cache: None,
             record_keys: RecordKeys::default(),
+            user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
+            user_scan: false,
         }
     }
 
@@ -377,6 +393,31 @@ impl RedisStore {
         self.record_keys = RecordKeys::private(id);
         self.renew_cache();
         self
+    }
+
+    /// Reads a session's user id under `key` instead of `_auth_user_id`, for its index and
+    /// [`user_records`](super::SessionStore::user_records).
+    pub fn with_user_id_key(mut self, key: impl Into<String>) -> Self {
+        self.user_id_key = key.into().into();
+        self
+    }
+
+    /// Lists a user's sessions by a `SCAN` of every session key under the prefix, each read
+    /// and decoded, instead of from the index: for a Redis that Django's `cache` session
+    /// engine writes to as well, since Django does not update the index.
+    /// [`DjangoConfig`](crate::django::DjangoConfig) turns it on. A listing then costs a read
+    /// of every session, and saves no longer write the index (nothing reads it).
+    ///
+    /// Errors ([`Error::Config`]): a store on a Redis Cluster, whose keys one `SCAN` does not
+    /// reach.
+    pub fn with_user_scan(mut self) -> Result<Self, Error> {
+        if matches!(self.connection, Connection::Cluster(_)) {
+            return Err(Error::Config(
+                "RedisStore::with_user_scan does not support Redis Cluster".into(),
+            ));
+        }
+        self.user_scan = true;
+        Ok(self)
     }
 
     /// The key prefix.

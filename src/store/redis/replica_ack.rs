@@ -61,18 +61,19 @@ impl RedisStore {
         &self,
         via: &mut Via,
         (source, script): (&str, &Script),
-        key: String,
+        keys: &[String],
         args: &[&[u8]],
     ) -> Result<T, Error> {
         if self.replica_ack.is_some() {
             let mut eval = redis::cmd("EVAL");
-            eval.arg(source).arg(1).arg(key);
+            eval.arg(source).arg(keys.len()).arg(keys);
             for arg in args {
                 eval.arg(*arg);
             }
             return self.write(via, eval).await;
         }
-        let mut invocation = script.key(key);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(keys);
         for arg in args {
             invocation.arg(*arg);
         }

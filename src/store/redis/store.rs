@@ -12,7 +12,9 @@ use super::RedisStore;
 use super::cached_ops::{Via, Written};
 use super::scripts::{CREATE_LUA, CREATE_SCRIPT, SAVE_LUA, SAVE_SCRIPT, TOUCH_LUA, TOUCH_SCRIPT};
 use crate::store::preserved::Preserved;
-use crate::store::{CacheStore, LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use crate::store::{
+    CacheStore, LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use crate::{Error, SessionKey};
 
 /// How many fresh keys `create` draws before giving up. With 165-bit keys a single
@@ -77,34 +79,38 @@ impl SessionStore for RedisStore {
                 return Ok((public, Version::from_bytes(value)));
             }
             let key = self.record_keys.of(&public).into_owned();
+            let index = self.index_write(&public, &record.data, ttl).await?;
             let (ticket, mut via) = self.begin_write(&key);
             let sent = Instant::now();
             let ttl_arg = ttl.to_string();
-            let reply: Result<Value, Error> = if matches!(via, Via::Tracking(_)) {
-                // Cached: created and tracked in one step (see `scripts.rs`).
-                self.script::<i64>(
-                    &mut via,
-                    (CREATE_LUA, &CREATE_SCRIPT),
-                    self.full_key(&key),
-                    &[&value, ttl_arg.as_bytes()],
-                )
-                .await
-                .map(|created| {
-                    if created == 1 {
-                        Value::Okay
-                    } else {
-                        Value::Nil
-                    }
-                })
-            } else {
-                let mut set = redis::cmd("SET");
-                set.arg(self.full_key(&key))
-                    .arg(&value)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl);
-                self.write(&mut via, set).await
-            };
+            let reply: Result<Value, Error> =
+                if matches!(via, Via::Tracking(_)) || index.member.is_some() {
+                    // Cached: created and tracked in one step; indexed: created and indexed in
+                    // one step (see `scripts.rs`).
+                    let (member, now) = index.args();
+                    self.script::<i64>(
+                        &mut via,
+                        (CREATE_LUA, &CREATE_SCRIPT),
+                        &index.keys,
+                        &[&value, ttl_arg.as_bytes(), member, now.as_bytes()],
+                    )
+                    .await
+                    .map(|created| {
+                        if created == 1 {
+                            Value::Okay
+                        } else {
+                            Value::Nil
+                        }
+                    })
+                } else {
+                    let mut set = redis::cmd("SET");
+                    set.arg(self.full_key(&key))
+                        .arg(&value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(ttl);
+                    self.write(&mut via, set).await
+                };
             let created = matches!(&reply, Ok(Value::Okay))
                 || matches!(&reply, Ok(Value::SimpleString(s)) if s == "OK");
             let written = created.then_some(Written {
@@ -142,6 +148,8 @@ impl SessionStore for RedisStore {
         // value is never empty.
         let expected = expected.as_bytes().unwrap_or_default();
         let public = key;
+        let index = self.index_write(public, &record.data, ttl).await?;
+        let (member, now) = index.args();
         let key = &*self.record_keys.of(key);
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
@@ -150,8 +158,8 @@ impl SessionStore for RedisStore {
             .script(
                 &mut via,
                 (SAVE_LUA, &SAVE_SCRIPT),
-                self.full_key(key),
-                &[expected, &value, ttl_arg.as_bytes()],
+                &index.keys,
+                &[expected, &value, ttl_arg.as_bytes(), member, now.as_bytes()],
             )
             .await;
         // Written and live (a TTL of 0 deleted it): the value this instance just wrote is
@@ -180,6 +188,8 @@ impl SessionStore for RedisStore {
         let ttl_arg = ttl.to_string();
         let value = expected.as_bytes().unwrap_or_default();
         let public = key;
+        let index = self.index_write(public, &record.data, ttl).await?;
+        let (member, now) = index.args();
         let key = &*self.record_keys.of(key);
         let (ticket, mut via) = self.begin_write(key);
         let sent = Instant::now();
@@ -187,8 +197,8 @@ impl SessionStore for RedisStore {
             .script(
                 &mut via,
                 (TOUCH_LUA, &TOUCH_SCRIPT),
-                self.full_key(key),
-                &[value, ttl_arg.as_bytes()],
+                &index.keys,
+                &[value, ttl_arg.as_bytes(), member, now.as_bytes()],
             )
             .await;
         let written = (matches!(answer, Ok(1)) && ttl > 0).then_some(Written {
@@ -220,6 +230,29 @@ impl SessionStore for RedisStore {
     /// Does nothing: every key carries a TTL, and Redis removes expired keys itself.
     async fn clear_expired(&self) -> Result<(), Error> {
         Ok(())
+    }
+
+    fn user_id_key(&self) -> &str {
+        &self.user_id_key
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        RecordKey::new(self.record_keys.of(key).as_str())
+    }
+
+    /// Deletes by the stored key itself (a private id cannot be turned back into a key),
+    /// through the local cache as `delete` does.
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        match SessionKey::parse(record_key.as_str()) {
+            Some(stored) => self.delete_stored(&stored).await,
+            None => Ok(()),
+        }
+    }
+
+    /// From the user's index, each record verified; by a scan with
+    /// [`with_user_scan`](RedisStore::with_user_scan) (see [`RedisStore`]).
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        self.indexed_user_records(user_id).await
     }
 }
 

@@ -22,6 +22,30 @@ macro_rules! sql_store {
                         .with_record_keys($crate::store::RecordKeys::private(id)),
                 }
             }
+
+            /// Keeps a user index in a side table, `<table>_user`, so that
+            /// [`user_records`](crate::SessionStore::user_records) reads the user's rows only
+            /// instead of scanning the table; [`migrate`](Self::migrate) creates it. Only for a
+            /// table Django does not write to: Django's writes never update the index. The
+            /// cost: saves of logged-in sessions also insert the index row, in the same
+            /// statement on PostgreSQL, in one more statement on SQLite and MySQL. See
+            /// [`user_index`](crate::store::user_index).
+            ///
+            /// Errors ([`Error::Config`](crate::Error::Config)): a table name too long for
+            /// `<table>_user`.
+            pub fn with_user_index(self) -> Result<Self, $crate::Error> {
+                Ok(Self {
+                    core: self.core.with_user_index()?,
+                })
+            }
+
+            /// Reads a session's user id under `key` instead of `_auth_user_id`
+            /// ([`user_records`](crate::SessionStore::user_records)).
+            pub fn with_user_id_key(self, key: impl Into<String>) -> Self {
+                Self {
+                    core: self.core.with_user_id_key(key),
+                }
+            }
         }
 
         impl $crate::store::SessionStore for $store {
@@ -81,6 +105,34 @@ macro_rules! sql_store {
             /// Deletes the rows with `expire_date < now`, as Django's `clearsessions` does.
             async fn clear_expired(&self) -> Result<(), $crate::Error> {
                 self.core.clear_expired().await
+            }
+
+            fn user_id_key(&self) -> &str {
+                self.core.user_id_key()
+            }
+
+            fn record_key(&self, key: &$crate::SessionKey) -> $crate::store::RecordKey {
+                $crate::store::RecordKey::new(self.core.record_keys().of(key).as_str())
+            }
+
+            /// Deletes by the row's key itself (a private id cannot be turned back into a
+            /// session key).
+            async fn delete_record(
+                &self,
+                record_key: &$crate::store::RecordKey,
+            ) -> Result<(), $crate::Error> {
+                match $crate::SessionKey::parse(record_key.as_str()) {
+                    Some(stored) => self.core.delete_stored(&stored).await,
+                    None => Ok(()),
+                }
+            }
+
+            /// A scan of the live rows (see `user_scan.rs`): every session, Django's too.
+            async fn user_records(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::store::UserRecord>, $crate::Error> {
+                self.core.user_records(user_id).await
             }
         }
     };

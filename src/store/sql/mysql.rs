@@ -19,6 +19,7 @@ impl Backend for MySqlDialect {
     type DateTime = PrimitiveDateTime;
     const QUOTE: char = '`';
     const MAX_NAME_LENGTH: usize = 64;
+    const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT IGNORE INTO", "");
 
     fn placeholder(_: usize) -> String {
         "?".to_owned()

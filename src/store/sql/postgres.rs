@@ -18,6 +18,7 @@ impl Backend for PgDialect {
     type DateTime = OffsetDateTime;
     const QUOTE: char = '"';
     const MAX_NAME_LENGTH: usize = 63;
+    const DML_IN_CTE: bool = true;
 
     fn placeholder(n: usize) -> String {
         dollar_placeholder(n)

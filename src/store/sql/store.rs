@@ -10,8 +10,13 @@ use time::OffsetDateTime;
 
 use super::pool::{Lease, OwnPool};
 use super::{CREATE_ATTEMPTS, DEFAULT_TABLE, map_err, validate_table};
+
+mod user_index;
+mod user_scan;
+
 use crate::store::{Codec, LoadedRecord, Record, RecordKeys, SaveOutcome, Version};
 use crate::{Error, SessionKey};
+use user_index::{IndexQueries, bind_user};
 
 /// What one database does its own way: the SQL it speaks, how `expire_date` is bound and
 /// read, Django's DDL and which errors mean "out of reach".
@@ -49,6 +54,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn from_db(value: Self::DateTime) -> Option<OffsetDateTime>;
     /// Rows a statement matched.
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    /// How an insert that ignores a duplicate row starts and ends (the user index's).
+    const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT INTO", " ON CONFLICT DO NOTHING");
+    /// Whether a `WITH` may hold an `INSERT` (PostgreSQL): the user index then costs no
+    /// statement of its own.
+    const DML_IN_CTE: bool = false;
     /// Whether a database error means "out of reach or too busy" rather than a failure of
     /// the statement itself.
     fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
@@ -148,6 +158,10 @@ pub(crate) struct SqlCore<B: Backend> {
     /// The connections the statements run on, when not the pool's (see `pool.rs`).
     own: Option<OwnPool<B::Db>>,
     shared: Arc<Shared>,
+    /// The data key of a session's user id (`user_scan.rs`).
+    user_id_key: Arc<str>,
+    /// The user index's statements, when it keeps one (`user_index.rs`).
+    index: Option<Arc<IndexQueries>>,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -170,6 +184,8 @@ impl<B: Backend> Clone for SqlCore<B> {
             pool: self.pool.clone(),
             own: self.own.clone(),
             shared: Arc::clone(&self.shared),
+            user_id_key: Arc::clone(&self.user_id_key),
+            index: self.index.clone(),
             backend: PhantomData,
         }
     }
@@ -208,6 +224,8 @@ impl<B: Backend> SqlCore<B> {
                 codec,
                 record_keys,
             }),
+            user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
+            index: None,
             backend: PhantomData,
         }
     }
@@ -217,22 +235,44 @@ impl<B: Backend> SqlCore<B> {
         validate_table(table)?;
         let codec = self.shared.codec.clone();
         let record_keys = self.shared.record_keys.clone();
+        let user_id_key = Arc::clone(&self.user_id_key);
+        let indexed = self.index.is_some();
         let queries = Queries::new::<B>(table);
-        Ok(Self::with(self.pool, self.own, queries, codec, record_keys))
+        let store = Self::with(self.pool, self.own, queries, codec, record_keys);
+        let store = Self {
+            user_id_key,
+            ..store
+        };
+        if indexed {
+            store.with_user_index()
+        } else {
+            Ok(store)
+        }
     }
 
     /// The same store with `codec`.
     pub(crate) fn with_codec(self, codec: Codec) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
         let record_keys = self.shared.record_keys.clone();
-        Self::with(self.pool, self.own, queries, codec, record_keys)
+        self.rebuilt(queries, codec, record_keys)
     }
 
     /// The same store, its rows keyed by `record_keys`.
     pub(crate) fn with_record_keys(self, record_keys: RecordKeys) -> Self {
         let queries = Queries::new::<B>(&self.shared.queries.table);
         let codec = self.shared.codec.clone();
-        Self::with(self.pool, self.own, queries, codec, record_keys)
+        self.rebuilt(queries, codec, record_keys)
+    }
+
+    /// The same store with new shared parts, its user index settings kept.
+    fn rebuilt(self, queries: Queries, codec: Codec, record_keys: RecordKeys) -> Self {
+        let (user_id_key, index) = (Arc::clone(&self.user_id_key), self.index.clone());
+        let store = Self::with(self.pool, self.own, queries, codec, record_keys);
+        Self {
+            user_id_key,
+            index,
+            ..store
+        }
     }
 
     /// How rows are keyed (the session key, or its private id).
@@ -257,8 +297,15 @@ impl<B: Backend> SqlCore<B> {
         &self.shared.queries.table
     }
 
-    pub(crate) fn migrate_statements(&self) -> &[String] {
-        &self.shared.queries.migrate
+    /// Django's DDL, then the user index's table when the store keeps one.
+    pub(crate) fn migrate_statements(&self) -> impl Iterator<Item = &str> {
+        let index = self.index.as_ref().map(|i| i.migrate.as_str());
+        self.shared
+            .queries
+            .migrate
+            .iter()
+            .map(String::as_str)
+            .chain(index)
     }
 
     /// The `Debug` output of the public store `name`: the table and whether it signs, never
@@ -320,17 +367,20 @@ where
     pub(crate) async fn create(&self, record: &Record) -> Result<(SessionKey, Version), Error> {
         let text = self.shared.codec.encode(&record.data)?;
         let expire_date = B::to_db(record.expiry_date);
+        let user = self.indexed_user(&record.data, record.expiry_date)?;
+        let (statement, combined) = self.statement(0, &self.shared.queries.insert, user.is_some());
         let mut lease = self.lease().await?;
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
             let stored = self.shared.record_keys.of(&key);
+            self.index_before(&mut lease, &stored, user.as_deref()).await?;
             let inserted = lease
                 .run::<B, _, _>(|conn| {
-                    sqlx::query(&self.shared.queries.insert)
+                    let query = sqlx::query(statement)
                         .bind(stored.as_str())
                         .bind(text.as_str())
-                        .bind(expire_date.clone())
-                        .execute(conn)
+                        .bind(expire_date.clone());
+                    bind_user(query, combined, &user).execute(conn)
                 })
                 .await;
             match inserted {
@@ -386,18 +436,27 @@ where
             .and_then(|b| std::str::from_utf8(b).ok())
         {
             let queries = &self.shared.queries;
+            let user = self.indexed_user(&record.data, record.expiry_date)?;
+            self.index_before(&mut lease, &stored, user.as_deref()).await?;
+            let plain = if text.is_some() {
+                &queries.update
+            } else {
+                &queries.touch
+            };
+            let which = if text.is_some() { 1 } else { 2 };
+            let (statement, combined) = self.statement(which, plain, user.is_some());
             let updated = lease
                 .run::<B, _, _>(|conn| {
                     let query = match &text {
-                        Some(text) => sqlx::query(&queries.update).bind(text.as_str()),
-                        None => sqlx::query(&queries.touch),
+                        Some(text) => sqlx::query(statement).bind(text.as_str()),
+                        None => sqlx::query(statement),
                     };
-                    query
+                    let query = query
                         .bind(B::to_db(record.expiry_date))
                         .bind(stored.as_str())
                         .bind(expected_text)
-                        .bind(now.clone())
-                        .execute(conn)
+                        .bind(now.clone());
+                    bind_user(query, combined, &user).execute(conn)
                 })
                 .await
                 .map_err(map_err::<B>)?;
@@ -443,7 +502,11 @@ where
     }
 
     pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let stored = self.shared.record_keys.of(key);
+        self.delete_stored(&self.shared.record_keys.of(key)).await
+    }
+
+    /// Deletes the row keyed `stored` (already a record key).
+    pub(crate) async fn delete_stored(&self, stored: &SessionKey) -> Result<(), Error> {
         let mut lease = self.lease().await?;
         lease
             .run::<B, _, _>(|conn| {
@@ -471,6 +534,7 @@ where
         Ok(live.is_some())
     }
 
+    /// Deletes the expired rows, then the user index's rows whose session is gone.
     pub(crate) async fn clear_expired(&self) -> Result<(), Error> {
         let mut lease = self.lease().await?;
         lease
@@ -481,7 +545,8 @@ where
             })
             .await
             .map_err(map_err::<B>)?;
-        Ok(())
+        drop(lease);
+        self.prune_index().await
     }
 }
 

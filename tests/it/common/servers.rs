@@ -179,6 +179,10 @@ impl Drop for PgTable {
             sqlx::query(&format!("DROP TABLE IF EXISTS \"{name}\""))
                 .execute(&mut conn)
                 .await?;
+            // The user index's side table, when the test made one.
+            sqlx::query(&format!("DROP TABLE IF EXISTS \"{name}_user\""))
+                .execute(&mut conn)
+                .await?;
             conn.close().await
         });
     }

@@ -718,6 +718,23 @@ async fn r_logout(
     Ok(reply(json!({"ok": true, "session_key": key_of(&session)})))
 }
 
+/// `/user_sessions`: the sessions of this session's user (`handle`, `current`).
+async fn r_user_sessions(session: Session) -> Result<Response, Error> {
+    let listed: Vec<Value> = session
+        .user_sessions()
+        .await?
+        .into_iter()
+        .map(|s| json!({"handle": s.handle.to_string(), "current": s.is_current}))
+        .collect();
+    Ok(reply(json!({"sessions": listed})))
+}
+
+/// `/revoke_other_sessions`: "log out other devices"; how many were revoked.
+async fn r_revoke_other_sessions(session: Session) -> Result<Response, Error> {
+    let revoked = session.revoke_other_sessions().await?;
+    Ok(reply(json!({"revoked": revoked})))
+}
+
 /// Serves the Rust mirror of the Django endpoints for `settings` (the layer built by
 /// [`DjangoConfig::layer`]) and returns its base URL.
 pub async fn rust_server(settings: &Settings) -> String {
@@ -737,6 +754,8 @@ pub async fn rust_server(settings: &Settings) -> String {
         .route("/whoami", get(r_whoami))
         .route("/login", get(r_login))
         .route("/logout", get(r_logout))
+        .route("/user_sessions", get(r_user_sessions))
+        .route("/revoke_other_sessions", get(r_revoke_other_sessions))
         .with_state(django)
         .layer(layer);
     common::spawn(app).await

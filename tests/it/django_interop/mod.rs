@@ -34,6 +34,7 @@
 mod caches;
 mod harness;
 mod rolling;
+mod user_sessions;
 mod values;
 
 use std::fs::File;

@@ -141,6 +141,18 @@ async fn conformance() {
     with_store(|store| async move { run(store, Exceptions::none()).await }).await;
 }
 
+/// With the user index in its side table (`with_user_index`), kept by a statement before
+/// each save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_the_user_index() {
+    with_store(|store| async move {
+        let store = store.with_user_index().expect("index");
+        store.migrate().await.expect("migrate");
+        run(store, Exceptions::none()).await
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_with_django_codec() {
     with_store(

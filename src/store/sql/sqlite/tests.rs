@@ -98,6 +98,63 @@ async fn conformance_in_memory_with_django_codec() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory_with_the_user_index() {
+    let store = memory_store().await.with_user_index().unwrap();
+    store.migrate().await.unwrap();
+    run(store, Exceptions::none()).await;
+}
+
+/// The index is what lists: a row written behind the store (as Django writes) is listed by
+/// the scan but not through the index, and `clear_expired` drops the index rows of deleted
+/// sessions.
+#[tokio::test]
+async fn the_user_index_lists_and_clear_expired_prunes_it() {
+    use crate::store::UserSessions;
+    let scanning = memory_store().await;
+    let indexed = scanning.clone().with_user_index().unwrap();
+    indexed.migrate().await.unwrap();
+    let user = json!({"_auth_user_id": "5"});
+    let (key, _) = indexed
+        .create(&record(
+            user.clone(),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    let (other, _) = scanning
+        .create(&record(
+            user,
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(scanning.user_sessions("5").await.unwrap().len(), 2);
+    assert_eq!(indexed.user_sessions("5").await.unwrap().len(), 1);
+    let index_rows = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM django_session_user")
+            .fetch_one(indexed.pool())
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(index_rows().await, 1);
+    indexed.delete(&key).await.unwrap();
+    assert!(indexed.user_sessions("5").await.unwrap().is_empty());
+    assert_eq!(
+        index_rows().await,
+        1,
+        "the orphan row is left to clear_expired"
+    );
+    indexed.clear_expired().await.unwrap();
+    assert_eq!(
+        index_rows().await,
+        0,
+        "clear_expired kept an orphan index row"
+    );
+    assert!(scanning.load(&other).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_a_file() {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
