@@ -104,7 +104,11 @@ pub struct SessionConfig {
     /// responses that get `Vary: Cookie`: the session was accessed, or its cookie set or
     /// deleted; and the [`OnError`](crate::OnError) answer to a failed save), so that a
     /// signed-in page does not come back from a cache or the browser's
-    /// back/forward cache after a logout. Default `false`, as Django.
+    /// back/forward cache after a logout. The response that deletes the cookie (a logout)
+    /// also gets `Clear-Site-Data: "cache"`, merged likewise: Chromium keeps no-store pages
+    /// in its back/forward cache, and only that makes it drop them (it also empties the
+    /// origin's HTTP cache, so static files are fetched again after a logout). Default
+    /// `false`, as Django.
     pub cache_control_no_store: bool,
     /// Beyond Django 5.2: adds the `Partitioned` attribute (CHIPS) to the session cookie and
     /// its removal, for an app embedded in other sites. Browsers require `Secure` with it,

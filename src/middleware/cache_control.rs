@@ -72,7 +72,7 @@ pub(crate) fn add_no_store(headers: &mut HeaderMap) {
 
 /// The directives of one `Cache-Control` value, trimmed: split on the commas outside quoted
 /// strings (`no-cache="Set-Cookie, Foo"` is one directive), empty ones skipped.
-fn directives(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn directives(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = value;
     std::iter::from_fn(move || {
         while !rest.is_empty() {

@@ -23,7 +23,9 @@
 //!    computed expiry (`set_cookie.rs`, with `Partitioned` when `cookie_partitioned`); add
 //!    `Vary: Cookie` when the session was used (accessed, or its cookie set or deleted), and
 //!    then, with `cache_control_no_store`, `Cache-Control: no-store` merged into the
-//!    handler's (`cache_control.rs`). Only a save needs the store; with a store that answers
+//!    handler's (`cache_control.rs`), and on the response that deletes the cookie (a
+//!    logout) `Clear-Site-Data: "cache"`, so that no back/forward cache keeps a signed-in
+//!    page either (`clear_site_data.rs`). Only a save needs the store; with a store that answers
 //!    at once it runs inline too.
 //! 4. Errors that end the request (a failed save, a session deleted concurrently: the
 //!    `interrupted` event) are logged and answered by [`OnError`] (`on_error.rs`), with
@@ -56,6 +58,7 @@ use crate::store::Store;
 use crate::{Error, Session, SessionConfig, SessionStore};
 
 mod cache_control;
+mod clear_site_data;
 mod on_error;
 mod request;
 mod response;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::LayerState;
 use super::on_error::OnError;
-use super::{cache_control, set_cookie};
+use super::{cache_control, clear_site_data, set_cookie};
 use crate::store::{BoxFuture, run_now};
 use crate::{Error, Session, SessionKey};
 
@@ -123,6 +123,10 @@ where
                 .append(http::header::SET_COOKIE, removal.clone());
         }
         mark_session_dependent(layer, response.headers_mut());
+        if layer.config().cache_control_no_store {
+            // A logout: the browser's back/forward cache must let go of the pages too.
+            clear_site_data::add_cache(response.headers_mut());
+        }
         pending.session.recycle();
         return Processed::Done(response);
     }

@@ -62,9 +62,13 @@ impl Session {
         let limit = self.limit();
         let records = store.user_records(&user_id, limit).await?;
         let config = Some(&*self.shared().config);
-        user_index::revoke(records, which, current.as_ref(), config, |record| async move {
-            store.delete_record(&record, limit).await
-        })
+        user_index::revoke(
+            records,
+            which,
+            current.as_ref(),
+            config,
+            |record| async move { store.delete_record(&record, limit).await },
+        )
         .await
     }
 

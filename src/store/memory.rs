@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use super::user_index::belongs_to;
 use super::{
-    CacheStore, Data, LoadedRecord, PrivateId, Record, RecordKeys, SaveOutcome, SessionStore,
-    RecordKey, UserRecord, Version,
+    CacheStore, Data, LoadedRecord, PrivateId, Record, RecordKey, RecordKeys, SaveOutcome,
+    SessionStore, UserRecord, Version,
 };
 use crate::{Error, SessionKey};
 

@@ -272,9 +272,13 @@ pub trait UserSessions: SessionStore {
                 Revoke::AllExcept(key) => Some(self.record_key(key)),
                 _ => None,
             };
-            revoke(records, which, current.as_ref(), None, |record| async move {
-                self.delete_record(&record).await
-            })
+            revoke(
+                records,
+                which,
+                current.as_ref(),
+                None,
+                |record| async move { self.delete_record(&record).await },
+            )
             .await
         }
     }

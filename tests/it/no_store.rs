@@ -17,7 +17,7 @@ use crate::common::{SuiteStore, client, on_both_paths, session_cookie, set_cooki
 /// `?op=…&cc=…&cc=…`: does `op` to the session (`none`: never extracts it; `extract`: takes
 /// it and leaves it alone; `read`; `set`; `flush`; `delete_midway`; `fail`: reads it and
 /// answers 500), then
-/// answers with one `Cache-Control` header per `cc`.
+/// answers with one `Cache-Control` header per `cc` and one `Clear-Site-Data` per `csd`.
 async fn act(Query(params): Query<Vec<(String, String)>>, session: Option<Session>) -> Response {
     let op = params
         .iter()
@@ -48,6 +48,12 @@ async fn act(Query(params): Query<Vec<(String, String)>>, session: Option<Sessio
         response.headers_mut().append(
             header::CACHE_CONTROL,
             HeaderValue::from_str(value).expect("a Cache-Control value"),
+        );
+    }
+    for (_, value) in params.iter().filter(|(k, _)| k == "csd") {
+        response.headers_mut().append(
+            "clear-site-data",
+            HeaderValue::from_str(value).expect("a Clear-Site-Data value"),
         );
     }
     response
@@ -167,6 +173,57 @@ async fn no_store_absent_when_the_option_is_off<S: SuiteStore>() {
         let own = get(&base, &format!("/?op={op}"), &["max-age=60"], None).await;
         assert_eq!(cache_control(&own), ["max-age=60"], "{op}");
     }
+}
+
+fn clear_site_data(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("clear-site-data")
+        .iter()
+        .map(|v| v.to_str().expect("ASCII Clear-Site-Data").to_owned())
+        .collect()
+}
+
+/// The logout (the response that deletes the cookie) tells the browser to drop its cached
+/// pages, back/forward cache included; no other response does, nor any with the option off.
+async fn clear_site_data_on_the_logout_only<S: SuiteStore>() {
+    let base = spawn(app(S::new_store(), no_store())).await;
+    let key = new_session(&base).await;
+    for op in ["read", "set", "extract"] {
+        let response = get(&base, &format!("/?op={op}"), &[], Some(&key)).await;
+        assert!(clear_site_data(&response).is_empty(), "{op}");
+    }
+    let flushed = get(&base, "/?op=flush", &[], Some(&key)).await;
+    assert!(session_cookie(&flushed, "sessionid").is_removal());
+    assert_eq!(clear_site_data(&flushed), ["\"cache\""]);
+    // Merged with what the handler sent.
+    for (own, expected) in [
+        (&["\"cookies\""][..], "\"cookies\", \"cache\""),
+        (&["\"cache\""][..], "\"cache\""),
+        (&["\"*\""][..], "\"*\""),
+        (
+            &["\"storage\"", "\"cookies\""][..],
+            "\"storage\", \"cookies\", \"cache\"",
+        ),
+    ] {
+        let key = new_session(&base).await;
+        let mut query: Vec<(&str, &str)> = vec![("op", "flush")];
+        query.extend(own.iter().map(|v| ("csd", *v)));
+        let response = client()
+            .get(format!("{base}/"))
+            .query(&query)
+            .header(header::COOKIE, format!("sessionid={key}"))
+            .send()
+            .await
+            .expect("the request reaches the server");
+        assert_eq!(clear_site_data(&response), [expected], "{own:?}");
+    }
+
+    let base = spawn(app(S::new_store(), SessionConfig::default())).await;
+    let key = new_session(&base).await;
+    let flushed = get(&base, "/?op=flush", &[], Some(&key)).await;
+    assert!(session_cookie(&flushed, "sessionid").is_removal());
+    assert!(clear_site_data(&flushed).is_empty(), "Django sends none");
 }
 
 async fn no_store_merges_with_every_handler_cache_control<S: SuiteStore>() {
@@ -303,4 +360,6 @@ on_both_paths! {
     async fn no_store_on_server_errors_and_failed_saves;
     #[tokio::test(flavor = "multi_thread")]
     async fn partitioned_cookie_and_its_removal;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn clear_site_data_on_the_logout_only;
 }

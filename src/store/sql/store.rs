@@ -373,7 +373,8 @@ where
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate()?;
             let stored = self.shared.record_keys.of(&key);
-            self.index_before(&mut lease, &stored, user.as_deref()).await?;
+            self.index_before(&mut lease, &stored, user.as_deref())
+                .await?;
             let inserted = lease
                 .run::<B, _, _>(|conn| {
                     let query = sqlx::query(statement)
@@ -437,7 +438,8 @@ where
         {
             let queries = &self.shared.queries;
             let user = self.indexed_user(&record.data, record.expiry_date)?;
-            self.index_before(&mut lease, &stored, user.as_deref()).await?;
+            self.index_before(&mut lease, &stored, user.as_deref())
+                .await?;
             let plain = if text.is_some() {
                 &queries.update
             } else {

@@ -213,10 +213,10 @@ async fn back_after_a_sign_out_in_another_tab_shows_the_signed_out_page() {
         browser.wait_for_title("Signed in · sessionbase").await,
         "Signed in · sessionbase"
     );
-    browser.open(&format!("{base}/login")).await;
+    browser.open(&format!("{base}/sessions")).await;
     assert_eq!(
-        browser.wait_for_title("Sign in · sessionbase").await,
-        "Sign in · sessionbase"
+        browser.wait_for_title("Your sessions · sessionbase").await,
+        "Your sessions · sessionbase"
     );
 
     // Tab two, same browser and cookie, signs out.
