@@ -10,7 +10,7 @@ use crate::SessionConfig;
 use crate::expiry::{self, CREATED_KEY, EXPIRY_KEY, Expiry};
 
 /// The creation time kept in `data` by `absolute_max_age`, if any.
-pub(super) fn created_at(data: &Map<String, Value>) -> Option<OffsetDateTime> {
+pub(crate) fn created_at(data: &Map<String, Value>) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(data.get(CREATED_KEY)?.as_i64()?).ok()
 }
 

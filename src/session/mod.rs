@@ -51,6 +51,8 @@ mod state;
 mod touch;
 mod user_sessions;
 
+pub(crate) use expiry::created_at;
+
 /// One request's session: Django's `request.session`.
 ///
 /// A cheap-to-clone handle: clones share the same state. Handlers take it as an axum

@@ -179,6 +179,10 @@ impl std::str::FromStr for SessionHandle {
 pub struct UserSession {
     /// Its name in the page and for [`Revoke::One`].
     pub handle: SessionHandle,
+    /// When it was created, when the session keeps it: the `_sessionbase_created` that
+    /// [`absolute_max_age`](crate::SessionConfig::absolute_max_age) stores (`None` without
+    /// it, and for Django's sessions).
+    pub created: Option<OffsetDateTime>,
     /// When it expires, when the store reports it.
     pub expiry_date: Option<OffsetDateTime>,
     /// When it was last written, when the store keeps it (the Redis store does, for the
@@ -292,6 +296,7 @@ pub(crate) fn listing(records: Vec<UserRecord>, current: Option<&RecordKey>) -> 
         .into_iter()
         .map(|record| UserSession {
             handle: SessionHandle::of(&record.record_key),
+            created: crate::session::created_at(&record.data),
             expiry_date: record.expiry_date,
             last_saved: record.last_saved,
             is_current: current == Some(&record.record_key),

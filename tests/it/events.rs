@@ -96,6 +96,20 @@ fn app<S: SuiteStore>(store: S, config: SessionConfig, gate: Arc<Gate>) -> Route
             }),
         )
         .route(
+            "/login",
+            get(|session: Session| async move {
+                session.insert_value("_auth_user_id", json!("7"));
+                "ok"
+            }),
+        )
+        .route(
+            "/revoke_others",
+            get(|session: Session| async move {
+                let revoked = session.revoke_other_sessions().await?;
+                Ok::<_, Error>(revoked.to_string())
+            }),
+        )
+        .route(
             "/slow",
             get(move |session: Session| async move {
                 session.insert_value("late", json!("write"));
@@ -269,7 +283,56 @@ fn without_a_hook_events_are_still_logged<S: SuiteStore>() {
     assert!(logs.contains("event=\"flushed\""), "{logs}");
 }
 
+/// "Log out other devices": one `Revoked` event per session revoked, named by that
+/// session's fingerprint (the one its `Created` carried), logged, and never the key.
+fn revocation_is_an_event_of_the_revoked_session<S: SuiteStore>() {
+    let mut keys = Vec::new();
+    let logs = with_captured_logs(|| async {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let config = SessionConfig::default()
+            .with_event_hook(move |e: &SessionEvent| sink.lock().unwrap().push(*e));
+        let base = spawn(app(S::new_store(), config, Arc::default())).await;
+        let laptop = new_key(&get_with(&base, "/login", None).await);
+        take(&events);
+        let phone = new_key(&get_with(&base, "/login", None).await);
+        let phone_created = take(&events);
+        assert_eq!(phone_created[0].kind, SessionEventKind::Created);
+
+        let answer = get_with(&base, "/revoke_others", Some(&laptop)).await;
+        assert_eq!(body(answer).await, "1");
+        let revoked = take(&events);
+        assert_eq!(
+            revoked.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [SessionEventKind::Revoked]
+        );
+        assert_eq!(revoked[0].session, phone_created[0].session);
+        // The phone is logged out: its cookie now names no session.
+        assert_eq!(
+            body(get_with(&base, "/items", Some(&phone)).await).await,
+            "0"
+        );
+        assert_eq!(take(&events)[0].kind, SessionEventKind::ExpiredOnLoad);
+        let shown = format!("{revoked:?}");
+        assert!(
+            !shown.contains(&phone) && !shown.contains(&laptop),
+            "{shown}"
+        );
+        keys.extend([laptop, phone]);
+    });
+    let line = logs
+        .lines()
+        .find(|l| l.contains("event=\"revoked\""))
+        .unwrap_or_else(|| panic!("no log line for the revocation: {logs}"));
+    assert!(line.contains("session="), "{line}");
+    for key in &keys {
+        assert!(!logs.contains(key.as_str()), "a key is logged: {logs}");
+    }
+}
+
 on_both_paths! {
+    #[test]
+    fn revocation_is_an_event_of_the_revoked_session;
     #[test]
     fn hook_gets_each_event_and_never_a_key;
     #[test]

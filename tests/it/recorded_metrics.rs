@@ -77,6 +77,17 @@ fn app(store: MemoryStore, config: SessionConfig, gate: Arc<Gate>) -> Router {
             get(|s: Session| async move { s.flush().await.map(|()| "ok") }),
         )
         .route(
+            "/login",
+            get(|s: Session| async move {
+                s.insert_value("_auth_user_id", json!("7"));
+                "ok"
+            }),
+        )
+        .route(
+            "/revoke_others",
+            get(|s: Session| async move { s.revoke_other_sessions().await.map(|n| n.to_string()) }),
+        )
+        .route(
             "/exists",
             get(|s: Session| async move {
                 let key = s.session_key().map(|k| k.to_string()).unwrap_or_default();
@@ -167,6 +178,12 @@ async fn drive() {
     gate.release.notify_one();
     assert_eq!(slow.await.unwrap(), StatusCode::BAD_REQUEST);
 
+    // Revoked: "log out other devices" from one of two sessions of a user.
+    let laptop = session_cookie(&get_with(&base, "/login", None).await, "sessionid").value;
+    get_with(&base, "/login", None).await;
+    let revoked = get_with(&base, "/revoke_others", Some(&laptop)).await;
+    assert_eq!(revoked.text().await.unwrap(), "1");
+
     // Store errors, by kind.
     let valid = SessionKey::generate().unwrap().to_string();
     for failure in [Failure::Unavailable, Failure::Other] {
@@ -214,6 +231,7 @@ fn every_metric_moves_over_http() {
         "expired_on_load",
         "interrupted",
         "rejected_cookie",
+        "revoked",
     ] {
         let n = counter(&recorded, "sessionbase_events_total", &[("event", event)]);
         assert!(n >= 1, "no {event} event counted: {recorded:?}");
@@ -224,8 +242,8 @@ fn every_metric_moves_over_http() {
             "sessionbase_events_total",
             &[("event", "created")]
         ),
-        2,
-        "two sessions were created"
+        4,
+        "four sessions were created"
     );
     assert!(counter(&recorded, "sessionbase_save_conflicts_total", &[]) >= 1);
     assert!(counter(&recorded, "sessionbase_save_retries_total", &[]) >= 1);

@@ -245,7 +245,10 @@ pub async fn handles_do_not_reveal_keys<S: SessionStore>(store: &S) {
 /// marked current) and logs the other out; the other's next save is interrupted.
 pub async fn log_out_other_devices_through_the_session<S: SessionStore + Clone>(store: &S) {
     let user = fresh_user();
-    let config = Arc::new(SessionConfig::default());
+    // With `absolute_max_age` a session keeps its creation time, and a listing shows it.
+    let config =
+        Arc::new(SessionConfig::default().with_absolute_max_age(Some(time::Duration::hours(1))));
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut devices = Vec::new();
     for device in ["laptop", "phone"] {
         let session = Session::new(store.clone(), Arc::clone(&config));
@@ -260,6 +263,12 @@ pub async fn log_out_other_devices_through_the_session<S: SessionStore + Clone>(
     let current: Vec<_> = listed.iter().filter(|s| s.is_current).collect();
     assert_eq!(current.len(), 1, "exactly one listed session is current");
     assert_eq!(current[0].data["device"], "laptop");
+    for listed in &listed {
+        let created = listed
+            .created
+            .expect("the creation time absolute_max_age keeps");
+        assert!(created.unix_timestamp() >= before, "{created}");
+    }
 
     assert_eq!(laptop.revoke_other_sessions().await.expect("revoke"), 1);
     let phone_key = phone.session_key().expect("saved");

@@ -9,7 +9,9 @@
 //! [`on_both_paths!`](crate::common::on_both_paths) turns generic test functions (`fn
 //! name<S: SuiteStore>()`) into two tests each, `memory::name` and `io::name`.
 
-use sessionbase::store::{LoadedRecord, Record, SaveOutcome, SessionStore, Version};
+use sessionbase::store::{
+    LoadedRecord, Record, RecordKey, SaveOutcome, SessionStore, UserRecord, Version,
+};
 use sessionbase::{Error, MemoryStore, SessionKey};
 
 /// A store doing "I/O": every call yields to the runtime once (so its future is pending
@@ -71,6 +73,24 @@ impl<S: SessionStore> SessionStore for IoStore<S> {
     async fn clear_expired(&self) -> Result<(), Error> {
         tokio::task::yield_now().await;
         self.0.clear_expired().await
+    }
+
+    fn record_key(&self, key: &SessionKey) -> RecordKey {
+        self.0.record_key(key)
+    }
+
+    fn user_id_key(&self) -> &str {
+        self.0.user_id_key()
+    }
+
+    async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        tokio::task::yield_now().await;
+        self.0.user_records(user_id).await
+    }
+
+    async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
+        tokio::task::yield_now().await;
+        self.0.delete_record(record_key).await
     }
 }
 
