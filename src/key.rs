@@ -76,17 +76,14 @@ impl RandomPool {
     }
 }
 
-/// Fills `out` with bytes of the OS CSPRNG, from this thread's pool (each byte is handed
-/// out once): the encrypted-cookie store's nonces.
+/// Fills `out` with bytes straight from the OS CSPRNG, one system call each time: the
+/// encrypted-cookie store's AES-GCM nonces. Not from the per-thread pool, whose bytes a
+/// process that forks would hand out twice, and a repeated nonce gives the key away.
 #[cfg_attr(not(feature = "cookie-encrypted"), allow(dead_code))]
 pub(crate) fn os_random(out: &mut [u8]) -> Result<(), Error> {
-    OS_RANDOM.with_borrow_mut(|pool| {
-        let mut got = 0;
-        while got < out.len() {
-            got += pool.fill(&mut out[got..])?;
-        }
-        Ok(())
-    })
+    SysRng
+        .try_fill_bytes(out)
+        .map_err(|e| Error::Random(Box::new(e)))
 }
 
 impl SessionKey {

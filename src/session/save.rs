@@ -309,7 +309,10 @@ impl Session {
     }
 
     /// `session.cycle_key()`: moves the data to a fresh key and deletes the old record
-    /// (call it on login against session fixation).
+    /// (call it on login against session fixation). Beyond Django: when the old record is
+    /// gone by then (another request logged the session out or revoked it since it was
+    /// loaded), the new record is deleted too and this fails with
+    /// [`Error::SessionInterrupted`], as a save would, instead of bringing the session back.
     pub async fn cycle_key(&self) -> Result<(), Error> {
         let old = {
             let mut state = self.state();
@@ -322,6 +325,31 @@ impl Session {
             events::emit_for(config, SessionEventKind::Created, Some(&new));
             return Ok(());
         };
+        // Beyond Django: the old record must still be there. A session revoked or logged out
+        // by another request since it was loaded would otherwise come back, logged in, under
+        // the new key (the compare-and-swap guarantee of saves, kept by the cycle too).
+        // A load, not `exists`: a client-side store keeps nothing to look up, yet its old
+        // "record" (the cookie) still loads.
+        match self.shared().store.load(&old, self.limit()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if let Err(error) = self.shared().store.delete(&new, self.limit()).await {
+                    tracing::warn!(%error, "cycle_key: could not delete the new record of a session ended meanwhile; it expires by itself");
+                }
+                {
+                    let mut state = self.state();
+                    state.clear();
+                    state.version = Version::default();
+                    state.key = None;
+                }
+                events::emit_for(config, SessionEventKind::Interrupted, Some(&old));
+                return Err(Error::SessionInterrupted);
+            }
+            Err(error) => {
+                events::emit_for(config, SessionEventKind::Created, Some(&new));
+                return Err(error);
+            }
+        }
         if let Err(error) = self.shared().store.delete(&old, self.limit()).await {
             // The new record exists; the old one may too, so the key has not moved yet.
             events::emit_for(config, SessionEventKind::Created, Some(&new));

@@ -13,6 +13,25 @@ use super::{
 };
 use crate::{Error, SessionKey};
 
+/// Whether the two stores of a cache in front of a store key records alike (both with the
+/// same private id, or neither): otherwise revoking a listed session would delete the
+/// persistent record and leave the cached copy serving it.
+pub(super) fn same_record_keys(
+    cache: &impl SessionStore,
+    persistent: &impl SessionStore,
+    what: &str,
+) -> Result<(), Error> {
+    let probe = SessionKey::generate()?;
+    if cache.record_key(&probe) == persistent.record_key(&probe) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{what}: its cache and its store key records differently (give both the same \
+             with_private_id, or neither): a revoked session would stay in the cache"
+        )))
+    }
+}
+
 /// A store that can also write a record under a key it is given: what a cache must do.
 pub trait CacheStore: SessionStore {
     /// Stores `record` under `key`, replacing whatever is there.
@@ -224,7 +243,8 @@ impl<C: CacheStore, P: SessionStore> SessionStore for CachedStore<C, P> {
     /// Both stores must accept it.
     fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
         self.cache.check_config(config)?;
-        self.persistent.check_config(config)
+        self.persistent.check_config(config)?;
+        same_record_keys(&self.cache, &self.persistent, "CachedStore")
     }
 
     /// Both stores as the layer's configuration needs them.

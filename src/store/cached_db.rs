@@ -92,7 +92,8 @@ impl<P: SessionStore, C: CacheStore> SessionStore for CachedDbStore<P, C> {
     /// Both stores must accept it.
     fn check_config(&self, config: &crate::SessionConfig) -> Result<(), Error> {
         self.table.check_config(config)?;
-        self.cache.check_config(config)
+        self.cache.check_config(config)?;
+        super::cached::same_record_keys(&self.cache, &self.table, "CachedDbStore")
     }
 
     /// Both stores as the layer's configuration needs them.

@@ -53,7 +53,7 @@ const DIGEST_BYTES: usize = 20;
 /// [`shared_with_django`](crate::SessionConfig::shared_with_django) (what
 /// [`DjangoConfig::session_config`](crate::django::DjangoConfig::session_config) returns),
 /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses such a store with
-/// an [`Error::Config`].
+/// an [`Error::Config`] (`Session::new` and `Session::load`, which cannot fail, do not check).
 ///
 /// ```
 /// use sessionbase::SessionKey;

@@ -115,6 +115,37 @@ async fn sessions_written_behind_the_store_are_found_by_the_scan_only() {
     assert!(indexed.load(&key).await.expect("load").is_none());
 }
 
+/// A store under a configuration shared with Django scans without being told to: Django's
+/// writes never update the index, and a session of the user from the request's side finds
+/// the one Django wrote.
+#[cfg(feature = "django")]
+#[tokio::test]
+async fn a_store_shared_with_django_lists_by_scan_by_itself() {
+    let Some(redis) = RedisPrefix::new("the Redis user scan under Django's settings") else {
+        return;
+    };
+    let written = "abcdefgh12345678abcdefgh87654321";
+    let mut data = Map::new();
+    data.insert("_auth_user_id".into(), json!("11"));
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}:{written}", redis.prefix()))
+        .arg(serde_json::to_string(&data).expect("JSON"))
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut connection(&redis).await)
+        .await
+        .expect("SET");
+    let django = sessionbase::django::DjangoConfig::new("django secret")
+        .session_config()
+        .expect("config");
+    let session = sessionbase::Session::new(store(&redis).await, django);
+    session.insert("_auth_user_id", "11").expect("insert");
+    session.save().await.expect("save");
+    let listed = session.user_sessions().await.expect("list");
+    assert_eq!(listed.len(), 2, "Django's session was missed: {listed:?}");
+    assert_eq!(session.revoke_other_sessions().await.expect("revoke"), 1);
+}
+
 async fn connection(redis: &RedisPrefix) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
         .expect("REDIS_URL parses")

@@ -24,6 +24,7 @@ pub async fn run<S: SessionStore + Clone>(store: &S, exceptions: Exceptions) {
     revokes_one_by_handle_of_that_user_only(store).await;
     revokes_all_and_all_but_the_current_one(store).await;
     a_revoked_session_is_never_resurrected_by_a_concurrent_save(store).await;
+    a_revoked_session_is_never_resurrected_by_a_cycle_key(store).await;
     a_session_whose_user_changed_is_not_listed_for_the_old_user(store).await;
     handles_do_not_reveal_keys(store).await;
     log_out_other_devices_through_the_session(store).await;
@@ -197,6 +198,36 @@ pub async fn a_revoked_session_is_never_resurrected_by_a_concurrent_save<S: Sess
     );
     assert!(load(store, &key).await.is_none());
     assert!(store.user_sessions(&user).await.expect("list").is_empty());
+}
+
+/// A session loaded before its revocation that then cycles its key (a login) is not brought
+/// back under the new key: the cycle fails with `SessionInterrupted` and leaves nothing.
+pub async fn a_revoked_session_is_never_resurrected_by_a_cycle_key<S: SessionStore + Clone>(
+    store: &S,
+) {
+    let user = fresh_user();
+    let config = Arc::new(SessionConfig::default());
+    let device = Session::new(store.clone(), Arc::clone(&config));
+    device.insert(store.user_id_key(), &user).expect("insert");
+    device.save().await.expect("save");
+    let key = device.session_key().expect("saved");
+    let loaded = Session::load(store.clone(), config, key.as_ref())
+        .await
+        .expect("load");
+    assert_eq!(loaded.len(), 1, "loaded before the revocation");
+    store
+        .revoke_user_sessions(&user, Revoke::All)
+        .await
+        .expect("revoke");
+    assert!(
+        matches!(loaded.cycle_key().await, Err(Error::SessionInterrupted)),
+        "cycle_key of a revoked session must be interrupted"
+    );
+    assert!(loaded.session_key().is_none());
+    assert!(
+        store.user_sessions(&user).await.expect("list").is_empty(),
+        "cycle_key resurrected a revoked session under a new key"
+    );
 }
 
 /// A session saved with another user in it is listed for that user, not the old one.

@@ -157,6 +157,9 @@ pub struct RedisStore {
     user_id_key: Arc<str>,
     /// Whether listing a user's sessions scans every key (Django writes here too).
     user_scan: bool,
+    /// Whether listing is refused: a cluster shared with Django, whose sessions no index
+    /// holds and no `SCAN` reaches.
+    listing_refused: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -263,6 +266,7 @@ impl RedisStore {
             record_keys: RecordKeys::default(),
             user_id_key: crate::store::DEFAULT_USER_ID_KEY.into(),
             user_scan: false,
+            listing_refused: false,
         }
     }
 

@@ -60,6 +60,22 @@ impl SessionStore for RedisStore {
         self.record_keys.check_config("RedisStore", config)
     }
 
+    /// Under a configuration shared with Django, whose writes never update the user index:
+    /// lists by `SCAN` (as [`with_user_scan`](RedisStore::with_user_scan)), or on a cluster,
+    /// where one `SCAN` reaches one node, refuses to list rather than miss Django's sessions.
+    fn configured(&self, config: &crate::SessionConfig) -> Option<Self> {
+        if !config.shared_with_django || self.user_scan || self.listing_refused {
+            return None;
+        }
+        let mut store = self.clone();
+        if matches!(self.connection, super::connection::Connection::Cluster(_)) {
+            store.listing_refused = true;
+        } else {
+            store.user_scan = true;
+        }
+        Some(store)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let key = &*self.record_keys.of(key);
         if self.cache.is_some() {
@@ -252,6 +268,12 @@ impl SessionStore for RedisStore {
     /// From the user's index, each record verified; by a scan with
     /// [`with_user_scan`](RedisStore::with_user_scan) (see [`RedisStore`]).
     async fn user_records(&self, user_id: &str) -> Result<Vec<UserRecord>, Error> {
+        if self.listing_refused {
+            return Err(Error::Unsupported(
+                "list the sessions of a user on a Redis Cluster shared with Django (Django's \
+                 sessions are in no index, and SCAN reaches one node)",
+            ));
+        }
         self.indexed_user_records(user_id).await
     }
 }

@@ -57,7 +57,8 @@ macro_rules! sql_store {
             fn check_config(&self, config: &$crate::SessionConfig) -> Result<(), $crate::Error> {
                 self.core
                     .record_keys()
-                    .check_config(stringify!($store), config)
+                    .check_config(stringify!($store), config)?;
+                self.core.check_user_index(stringify!($store), config)
             }
 
             async fn load(

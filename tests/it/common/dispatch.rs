@@ -30,6 +30,10 @@ impl<S: SessionStore> SessionStore for IoStore<S> {
         self.0.configured(config).map(IoStore)
     }
 
+    fn check_config(&self, config: &sessionbase::SessionConfig) -> Result<(), Error> {
+        self.0.check_config(config)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         tokio::task::yield_now().await;
         self.0.load(key).await

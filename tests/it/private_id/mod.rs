@@ -141,7 +141,41 @@ async fn a_layer_shared_with_django_refuses_a_private_id_store() {
     );
     let own = sessionbase::SessionConfig::default();
     let private = SessionLayer::new(MemoryStore::new().with_private_id(private_id()));
-    assert!(private.with_config(own).is_ok());
+    assert!(private.with_config(own.clone()).is_ok());
+
+    // A cache and a store that key records differently: revoking would leave the cached copy.
+    let other = PrivateId::new("another private-id secret, 32 bytes or more").expect("secret");
+    for (cache, persistent) in [
+        (
+            MemoryStore::new().with_private_id(private_id()),
+            MemoryStore::new(),
+        ),
+        (
+            MemoryStore::new(),
+            MemoryStore::new().with_private_id(private_id()),
+        ),
+        (
+            MemoryStore::new().with_private_id(private_id()),
+            MemoryStore::new().with_private_id(other.clone()),
+        ),
+    ] {
+        let cached = SessionLayer::new(CachedStore::new(cache.clone(), persistent.clone()))
+            .with_config(own.clone());
+        let Err(Error::Config(message)) = cached else {
+            panic!("a CachedStore whose halves key records differently must be refused");
+        };
+        assert!(message.contains("key records differently"), "{message}");
+        let cached_db = sessionbase::store::CachedDbStore::new(persistent, cache);
+        assert!(matches!(
+            SessionLayer::new(cached_db).with_config(own.clone()),
+            Err(Error::Config(_))
+        ));
+    }
+    let alike = CachedStore::new(
+        MemoryStore::new().with_private_id(private_id()),
+        MemoryStore::new().with_private_id(private_id()),
+    );
+    assert!(SessionLayer::new(alike).with_config(own).is_ok());
 }
 
 #[cfg(all(feature = "conformance", feature = "memory"))]

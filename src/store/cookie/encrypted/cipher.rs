@@ -29,8 +29,9 @@ const TIME_LEN: usize = 8;
 /// The shortest secret accepted, in bytes: 256 bits.
 pub(super) const MIN_SECRET_LEN: usize = 32;
 
-/// The shortest value that can be authentic: nonce, sealing time and tag around `{}`.
-pub(super) const MIN_VALUE_LEN: usize = (NONCE_LEN + TIME_LEN + 2 + TAG_LEN).div_ceil(3) * 4;
+/// The shortest value that can be authentic: nonce, sealing time and tag around `{}`, in
+/// unpadded base64 (4 characters per 3 bytes, rounded up).
+pub(super) const MIN_VALUE_LEN: usize = ((NONCE_LEN + TIME_LEN + 2 + TAG_LEN) * 4).div_ceil(3);
 
 /// One AES-256-GCM key, derived from one secret.
 #[derive(Clone)]

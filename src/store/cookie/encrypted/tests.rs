@@ -239,3 +239,13 @@ fn a_configuration_shared_with_django_is_refused() {
     assert!(message.contains("Django"), "{message}");
     assert!(store().check_config(&SessionConfig::default()).is_ok());
 }
+
+#[tokio::test]
+async fn the_shortest_value_an_empty_session_seals_to_loads() {
+    let store = store();
+    let value = seal(&store, json!({}), now());
+    assert_eq!(value.len(), cipher::MIN_VALUE_LEN, "{value}");
+    assert_eq!(load_cookie(&store, &value).await, Some(Map::new()));
+    // One character shorter is no value this store seals.
+    assert!(store.parse_key(&value[1..]).is_none());
+}

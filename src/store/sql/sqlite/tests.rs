@@ -501,3 +501,20 @@ impl RawTable for SqliteStore {
 async fn sql_suite() {
     super::super::tests::run(memory_store().await).await;
 }
+
+#[tokio::test]
+async fn the_user_index_is_refused_under_a_configuration_shared_with_django() {
+    let scanning = memory_store().await;
+    let indexed = scanning.clone().with_user_index().unwrap();
+    let django = crate::SessionConfig::default().with_shared_with_django(true);
+    let Err(Error::Config(message)) = indexed.check_config(&django) else {
+        panic!("a user index under Django's settings must be refused");
+    };
+    assert!(message.contains("with_user_index"), "{message}");
+    assert!(scanning.check_config(&django).is_ok());
+    assert!(
+        indexed
+            .check_config(&crate::SessionConfig::default())
+            .is_ok()
+    );
+}

@@ -126,6 +126,23 @@ impl<B: Backend> SqlCore<B> {
         Ok(self)
     }
 
+    /// Refuses the user index under a configuration shared with Django, whose writes never
+    /// update it: listing would miss Django's sessions (the scan finds them).
+    pub(crate) fn check_user_index(
+        &self,
+        store: &str,
+        config: &crate::SessionConfig,
+    ) -> Result<(), Error> {
+        if self.index.is_some() && config.shared_with_django {
+            return Err(Error::Config(format!(
+                "{store} keeps a user index (with_user_index), but this configuration shares \
+                 sessions with Django, whose writes never update it: a user's sessions would be \
+                 listed without Django's; leave the index off (the scan finds them)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The statement to run: `plain`, or its variant that adds the user's index row too,
     /// and whether it is that variant (which binds the user id last).
     pub(super) fn statement<'a>(
