@@ -7,7 +7,8 @@ use crate::store::{RecordKey, Version};
 use crate::{Error, SessionKey};
 
 impl Session {
-    /// The live sessions of this session's user (the user id under the store's
+    /// The live sessions of this session's user, those that would load under this
+    /// session's configuration (none past `absolute_max_age`; the user id under the store's
     /// [`user_id_key`](crate::SessionStore::user_id_key), `_auth_user_id` by default), this
     /// one marked [`is_current`](UserSession::is_current) once it is saved. None when no user
     /// is logged in to this session. Fails with [`Error::Unsupported`] on a store that cannot
@@ -17,7 +18,10 @@ impl Session {
             return Ok(Vec::new());
         };
         let store = &self.shared().store;
-        let records = store.user_records(&user_id, self.limit()).await?;
+        let mut records = store.user_records(&user_id, self.limit()).await?;
+        // Only what would load: not past `absolute_max_age`, no malformed expiry.
+        let config = &self.shared().config;
+        records.retain(|record| super::expiry::is_acceptable(config, &record.data));
         Ok(user_index::listing(records, current.as_ref()))
     }
 

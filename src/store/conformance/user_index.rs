@@ -28,6 +28,40 @@ pub async fn run<S: SessionStore + Clone>(store: &S, exceptions: Exceptions) {
     a_session_whose_user_changed_is_not_listed_for_the_old_user(store).await;
     handles_do_not_reveal_keys(store).await;
     log_out_other_devices_through_the_session(store).await;
+    sessions_that_would_not_load_are_not_listed(store).await;
+}
+
+/// A session's listing holds only the sessions that would load under its configuration:
+/// none past `absolute_max_age`, none with a malformed `_session_expiry`.
+pub async fn sessions_that_would_not_load_are_not_listed<S: SessionStore + Clone>(store: &S) {
+    let user = fresh_user();
+    let two_hours_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 7200;
+    create(
+        store,
+        &of_user(
+            store,
+            &json!(user),
+            json!({"_sessionbase_created": two_hours_ago}),
+        ),
+    )
+    .await;
+    create(
+        store,
+        &of_user(
+            store,
+            &json!(user),
+            json!({"_session_expiry": "not an expiry"}),
+        ),
+    )
+    .await;
+    let config =
+        Arc::new(SessionConfig::default().with_absolute_max_age(Some(time::Duration::hours(1))));
+    let session = Session::new(store.clone(), config);
+    session.insert(store.user_id_key(), &user).expect("insert");
+    session.save().await.expect("save");
+    let listed = session.user_sessions().await.expect("user_sessions");
+    assert_eq!(listed.len(), 1, "a session that would not load was listed");
+    assert!(listed[0].is_current);
 }
 
 /// A user id no earlier run used (the servers keep records between runs).
