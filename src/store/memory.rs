@@ -445,12 +445,12 @@ impl SessionStore for MemoryStore {
     }
 
     fn record_key(&self, key: &SessionKey) -> RecordKey {
-        RecordKey::new(self.record_keys.of(key).as_str())
+        self.record_keys.record_key(key)
     }
 
     /// Deletes by the stored key itself (a private id cannot be turned back into a key).
     async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
-        match SessionKey::parse(record_key.as_str()) {
+        match record_key.stored() {
             Some(stored) => self.remove_stored(&stored),
             None => Ok(()),
         }

@@ -154,6 +154,11 @@ impl RecordKeys {
     }
 
     /// Whether records are keyed by private ids.
+    /// `key`'s record key as the user index names it (`SessionStore::record_key`).
+    pub(crate) fn record_key(&self, key: &SessionKey) -> crate::store::RecordKey {
+        crate::store::RecordKey::new(self.of(key).as_str())
+    }
+
     pub(crate) fn is_private(&self) -> bool {
         self.0.is_some()
     }

@@ -95,6 +95,24 @@ impl RecordKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The stored key itself, for a store whose records are keyed by session-key-shaped
+    /// strings: what its `delete_record` deletes, never mapped again (a private id cannot
+    /// be turned back into a session key).
+    #[cfg_attr(
+        not(any(
+            feature = "memory",
+            feature = "file",
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "mysql",
+            feature = "redis"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn stored(&self) -> Option<SessionKey> {
+        SessionKey::parse(&self.0)
+    }
 }
 
 impl fmt::Debug for RecordKey {

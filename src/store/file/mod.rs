@@ -351,12 +351,12 @@ impl SessionStore for FileStore {
     }
 
     fn record_key(&self, key: &SessionKey) -> RecordKey {
-        RecordKey::new(self.inner.record_keys.of(key).as_str())
+        self.inner.record_keys.record_key(key)
     }
 
     /// Deletes by the stored key itself (a private id cannot be turned back into a key).
     async fn delete_record(&self, record_key: &RecordKey) -> Result<(), Error> {
-        let Some(stored) = SessionKey::parse(record_key.as_str()) else {
+        let Some(stored) = record_key.stored() else {
             return Ok(());
         };
         let inner = Arc::clone(&self.inner);

@@ -113,7 +113,7 @@ macro_rules! sql_store {
             }
 
             fn record_key(&self, key: &$crate::SessionKey) -> $crate::store::RecordKey {
-                $crate::store::RecordKey::new(self.core.record_keys().of(key).as_str())
+                self.core.record_keys().record_key(key)
             }
 
             /// Deletes by the row's key itself (a private id cannot be turned back into a
@@ -122,7 +122,7 @@ macro_rules! sql_store {
                 &self,
                 record_key: &$crate::store::RecordKey,
             ) -> Result<(), $crate::Error> {
-                match $crate::SessionKey::parse(record_key.as_str()) {
+                match record_key.stored() {
                     Some(stored) => self.core.delete_stored(&stored).await,
                     None => Ok(()),
                 }
